@@ -1,0 +1,3 @@
+"""audiosae: sparse autoencoders for explaining audio foundation models."""
+
+__version__ = "0.1.0"
