@@ -1,0 +1,40 @@
+# audiosae: explain audio foundation models with sparse autoencoders.
+#
+#   snakemake --cores all --resources gpu=2          # the paper's study (config.yaml)
+#   snakemake --profile profiles/demo                # the offline demo
+#
+# A config given with --configfile replaces config.yaml rather than merging with
+# it, so the demo does not inherit the paper's models.
+
+import sys
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+if not workflow.configfiles and not config:
+    configfile: "config.yaml"
+
+
+from audiosae.config import ConfigError, validate as validate_config
+
+try:
+    validate_config(config)
+except ConfigError as err:
+    sys.stderr.write(f"audiosae: bad configuration: {err}\n")
+    sys.exit(1)
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/embeddings.smk"
+include: "rules/sae.smk"
+include: "rules/probe.smk"
+include: "rules/disentangle.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report.html",
+    default_target: True

@@ -1,0 +1,1 @@
+# Stage: data (rules are added by the stage's issue)

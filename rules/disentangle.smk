@@ -1,0 +1,1 @@
+# Stage: disentangle (rules are added by the stage's issue)

@@ -1,0 +1,1 @@
+# Stage: embeddings (rules are added by the stage's issue)

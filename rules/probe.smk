@@ -1,0 +1,1 @@
+# Stage: probe (rules are added by the stage's issue)

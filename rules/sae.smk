@@ -1,0 +1,1 @@
+# Stage: sae (rules are added by the stage's issue)

@@ -1,0 +1,1 @@
+"""Encoders: one module per `source:` of the config, one interface (see registry)."""

@@ -1,0 +1,57 @@
+"""Shared fixtures: running the workflow on small configs in temporary folders."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+TINY_CONFIG = REPO / "tests" / "tiny.yaml"
+
+
+def tiny_config(**overrides) -> dict:
+    """The tests' tiny study (tests/tiny.yaml), with top-level sections updated from `overrides`."""
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(cfg.get(section), dict):
+            cfg[section] = {**cfg[section], **values}
+        else:
+            cfg[section] = copy.deepcopy(values)
+    return cfg
+
+
+def write_config(workdir: Path, cfg: dict) -> Path:
+    path = Path(workdir) / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True,
+                  cores: int = 2, env: dict | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in `workdir` (results land there, not in the repo)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg_path = write_config(workdir, config if config is not None else tiny_config())
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg_path),
+           "--cores", str(cores), "--resources", "gpu=1", *args]
+    full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n"
+                             f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """A complete run of the tiny study; returns its working directory (read-only for tests)."""
+    workdir = tmp_path_factory.mktemp("demo_run")
+    run_snakemake(workdir)
+    return workdir
