@@ -26,6 +26,14 @@ except ConfigError as err:
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    layer=r"\d+",
+    sparsity=r"\d+(\.\d+)?",
+    rep=r"original|sae\d+(\.\d+)?",
+
 include: "rules/data.smk"
 include: "rules/embeddings.smk"
 include: "rules/sae.smk"

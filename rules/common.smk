@@ -1,6 +1,6 @@
 # Target lists, input functions and wildcard constraints shared by every stage.
 # Rule files never read `config` inside a script: what changes a result reaches
-# its rule through `params:` (built here) or an input file.
+# its job as a param (built here) or an input file.
 
 import json
 from pathlib import Path
@@ -12,13 +12,6 @@ MODELS = config["models"]
 SPARSITIES = [str(s) for s in config["sae"]["sparsities"]]
 REPS = ["original"] + [f"sae{s}" for s in SPARSITIES]
 SYNTHETIC = config["data"]["corpus"] == "synthetic"
-
-
-wildcard_constraints:
-    model="|".join(MODELS),
-    layer=r"\d+",
-    sparsity=r"\d+(\.\d+)?",
-    rep=r"original|sae\d+(\.\d+)?",
 
 
 # ---------------------------------------------------------------- data
