@@ -34,12 +34,13 @@ def write_config(workdir: Path, cfg: dict) -> Path:
 
 
 def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True,
-                  cores: int = 2, env: dict | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
+                  cores: int = 2, env: dict | None = None, timeout: float = 1200,
+                  snakefile: Path | None = None) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in `workdir` (results land there, not in the repo)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     cfg_path = write_config(workdir, config if config is not None else tiny_config())
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg_path),
+    cmd = [SNAKEMAKE, "-s", str(snakefile or REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg_path),
            "--cores", str(cores), "--resources", "gpu=1", *args]
     full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)

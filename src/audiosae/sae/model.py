@@ -1,0 +1,293 @@
+"""The sparse autoencoder: the paper's top-k SAE, plus the usual refinements as options.
+
+Default (the paper): ``codes = TopK_k(ReLU(W_enc x + b_enc))``, ``x_hat = W_dec codes``
+with a bias-free decoder and a plain MSE loss. Options, all off by default:
+
+- ``arch="batchtopk"``: keep the ``k * B`` largest activations of a batch of B
+  instead of k per item; at evaluation a threshold learnt during training
+  replaces the batch, so an item's codes do not depend on its batch-mates.
+- ``arch="relu_l1"``: ReLU codes with an L1 penalty (each code weighted by its
+  decoder column's norm, so the penalty cannot be dodged by rescaling); k is
+  recorded but not enforced.
+- ``pre_bias``: a learnt bias subtracted before encoding and added after
+  decoding, initialised from the train mean.
+- ``unit_norm_decoder``: decoder columns kept at unit norm; the training step
+  removes the gradient component parallel to each column, then renormalises.
+- ``auxk``: the AuxK loss — the top ``auxk_k`` dead latents reconstruct the
+  residual, which gives them gradient and a chance to come back.
+- ``normalize_inputs``: per-dimension standardisation with train statistics
+  stored in the checkpoint. Losses and metrics are then measured in the
+  normalised space (the one the SAE models); ``reconstruction`` and ``decode``
+  return the original space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+ARCHS = ("topk", "batchtopk", "relu_l1")
+_THRESHOLD_MOMENTUM = 0.99  # batchtopk: running average of the smallest kept activation
+
+
+@dataclass
+class SAEConfig:
+    """Everything that defines an SAE's shape and loss; saved as config.json beside the weights."""
+
+    input_dim: int
+    """Width of the vectors the SAE reconstructs (the layer's width)."""
+    n_latents: int
+    """Number of latents (dictionary size); the paper uses 2048 for 768-d layers."""
+    k: int
+    """Active codes per item (topk), or per item on average (batchtopk): k = int((1 - s) * n_latents)."""
+    arch: str = "topk"
+    """topk (the paper) | batchtopk | relu_l1."""
+    pre_bias: bool = False
+    """Subtract a learnt bias (initialised from the train mean) before encoding, add it after decoding."""
+    unit_norm_decoder: bool = False
+    """Keep decoder columns at unit norm (gradient parallel to each column removed)."""
+    auxk: float = 0.0
+    """Coefficient of the AuxK loss on dead latents; 0 turns it off (the paper)."""
+    auxk_k: int = 256
+    """Most dead latents the AuxK loss uses per item."""
+    l1: float = 1e-3
+    """Coefficient of the L1 penalty on codes (relu_l1 only)."""
+    normalize_inputs: bool = False
+    """Standardise each input dimension with stored train-split mean and std."""
+    dead_after: int | None = None
+    """Training samples seen without firing after which a latent counts as dead (AuxK);
+    train_sae sets it to one pass over the train split. Required when auxk > 0."""
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"SAEConfig.{name} must be a positive integer, got {value!r}")
+
+        for name in ("input_dim", "n_latents", "k", "auxk_k"):
+            positive_int(name)
+        if self.k > self.n_latents:
+            raise ValueError(f"SAEConfig.k = {self.k} exceeds n_latents = {self.n_latents}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"SAEConfig.arch must be one of {ARCHS}, got {self.arch!r}")
+        for name in ("pre_bias", "unit_norm_decoder", "normalize_inputs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SAEConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("auxk", "l1"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"SAEConfig.{name} must be a number >= 0, got {value!r}")
+        if self.dead_after is not None:
+            positive_int("dead_after")
+        if self.auxk > 0 and self.dead_after is None:
+            raise ValueError("SAEConfig.dead_after must be set when auxk > 0 (samples without firing = dead)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SAEConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class SAEOutput(NamedTuple):
+    """What a forward pass returns. Loss parts are unweighted; `total` applies the coefficients."""
+
+    reconstruction: torch.Tensor  # [B, input_dim], original space
+    codes: torch.Tensor  # [B, n_latents]
+    mse: torch.Tensor  # mean squared error, in the normalised space when normalize_inputs
+    auxk: torch.Tensor  # residual reconstructed by dead latents, as a fraction of its variance (0 when off)
+    l1: torch.Tensor  # mean over items of sum_j |code_j| * ||decoder column j|| (0 unless relu_l1)
+    total: torch.Tensor  # mse + auxk_coef * auxk + l1_coef * l1
+
+
+class SparseAutoencoder(nn.Module):
+    """Top-k sparse autoencoder (and variants, see the module docstring)."""
+
+    def __init__(self, cfg: SAEConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = nn.Linear(cfg.input_dim, cfg.n_latents, bias=True)
+        self.decoder = nn.Linear(cfg.n_latents, cfg.input_dim, bias=False)
+        self.b_pre = nn.Parameter(torch.zeros(cfg.input_dim)) if cfg.pre_bias else None
+        self.register_buffer("input_mean", torch.zeros(cfg.input_dim))
+        self.register_buffer("input_std", torch.ones(cfg.input_dim))
+        # batchtopk's evaluation threshold; NaN until the first training batch.
+        self.register_buffer("threshold", torch.tensor(float("nan")))
+        # Training bookkeeping for AuxK, not part of the checkpoint.
+        self.register_buffer("samples_since_fired", torch.zeros(cfg.n_latents, dtype=torch.long), persistent=False)
+        self.reset_parameters(generator)
+
+    # ------------------------------------------------------------------ set-up
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """nn.Linear's default initialisation (the paper's), drawn from `generator` when given."""
+        for lin in (self.encoder, self.decoder):
+            nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5), generator=generator)
+            if lin.bias is not None:
+                bound = 1.0 / math.sqrt(lin.in_features)
+                nn.init.uniform_(lin.bias, -bound, bound, generator=generator)
+        if self.cfg.unit_norm_decoder:
+            self.normalize_decoder_()
+
+    @torch.no_grad()
+    def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Store train-split mean and std (used only when normalize_inputs)."""
+        std = torch.as_tensor(std, dtype=torch.float32)
+        # A constant dimension carries nothing to scale; leave it unscaled rather than divide by ~0.
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.input_std.copy_(std)
+
+    @torch.no_grad()
+    def init_pre_bias(self, mean_normalised: torch.Tensor) -> None:
+        """Start the pre-encoder bias at the train mean (in the normalised space)."""
+        if self.b_pre is not None:
+            self.b_pre.copy_(torch.as_tensor(mean_normalised, dtype=torch.float32))
+
+    # ------------------------------------------------------------------ maps
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.normalize_inputs:
+            return x
+        return (x - self.input_mean) / self.input_std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.normalize_inputs:
+            return x
+        return x * self.input_std + self.input_mean
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """ReLU(W_enc (x_n - b_pre) + b_enc), x_n the normalised input."""
+        x = self.normalize(x)
+        if self.b_pre is not None:
+            x = x - self.b_pre
+        return torch.relu(self.encoder(x))
+
+    def _select(self, acts: torch.Tensor) -> torch.Tensor:
+        arch, k = self.cfg.arch, self.cfg.k
+        if arch == "relu_l1":
+            return acts
+        if arch == "batchtopk":
+            if not self.training and torch.isfinite(self.threshold):
+                return acts * (acts > self.threshold)
+            flat = acts.flatten()
+            top = flat.topk(min(k * acts.shape[0], flat.numel()), sorted=False)
+            return torch.zeros_like(flat).scatter(0, top.indices, top.values).view_as(acts)
+        top = acts.topk(k, dim=-1, sorted=False)
+        return torch.zeros_like(acts).scatter(-1, top.indices, top.values)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Sparse codes [B, n_latents] of inputs [B, input_dim] (original space)."""
+        return self._select(self.pre_activations(x))
+
+    def _decode_normalised(self, codes: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(codes)
+        return out + self.b_pre if self.b_pre is not None else out
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Reconstruction in the original input space."""
+        return self.denormalize(self._decode_normalised(codes))
+
+    def forward(self, x: torch.Tensor) -> SAEOutput:
+        acts = self.pre_activations(x)
+        codes = self._select(acts)
+        recon_n = self._decode_normalised(codes)
+        x_n = self.normalize(x)
+        mse = (recon_n - x_n).pow(2).mean()
+        zero = mse.new_zeros(())
+        l1 = zero
+        if self.cfg.arch == "relu_l1":
+            l1 = (codes * self.decoder.weight.norm(dim=0)).sum(-1).mean()
+        auxk = zero
+        if self.cfg.auxk > 0:
+            auxk = self._auxk_loss(acts, x_n - recon_n.detach())
+        if self.training:
+            self._update_training_stats(codes)
+        total = mse + self.cfg.auxk * auxk + (self.cfg.l1 * l1 if self.cfg.arch == "relu_l1" else 0.0)
+        return SAEOutput(self.denormalize(recon_n), codes, mse, auxk, l1, total)
+
+    def _auxk_loss(self, acts: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        dead = self.dead_mask()
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return acts.new_zeros(())
+        masked = acts * dead  # live latents cannot be picked (their value becomes 0, like a silent dead one)
+        top = masked.topk(min(self.cfg.auxk_k, n_dead), dim=-1, sorted=False)
+        aux_codes = torch.zeros_like(acts).scatter(-1, top.indices, top.values)
+        residual = residual.detach()
+        estimate = self.decoder(aux_codes)  # no bias: the residual has none to add back
+        total = (residual - residual.mean(0)).pow(2).sum().clamp_min(1e-12)
+        return (estimate - residual).pow(2).sum() / total
+
+    @torch.no_grad()
+    def _update_training_stats(self, codes: torch.Tensor) -> None:
+        fired = (codes > 0).any(0)
+        self.samples_since_fired += codes.shape[0]
+        self.samples_since_fired[fired] = 0
+        if self.cfg.arch == "batchtopk":
+            kept = codes[codes > 0]
+            if kept.numel():
+                low = kept.min()
+                if torch.isfinite(self.threshold):
+                    self.threshold.mul_(_THRESHOLD_MOMENTUM).add_((1 - _THRESHOLD_MOMENTUM) * low)
+                else:
+                    self.threshold.copy_(low)
+
+    def dead_mask(self) -> torch.Tensor:
+        """Latents that have not fired for `dead_after` training samples (all False if unset)."""
+        if self.cfg.dead_after is None:
+            return torch.zeros_like(self.samples_since_fired, dtype=torch.bool)
+        return self.samples_since_fired >= self.cfg.dead_after
+
+    # ------------------------------------------------------------------ unit-norm decoder
+
+    @torch.no_grad()
+    def normalize_decoder_(self) -> None:
+        w = self.decoder.weight  # [input_dim, n_latents]: column j is latent j's direction
+        w.div_(w.norm(dim=0, keepdim=True).clamp_min(1e-12))
+
+    @torch.no_grad()
+    def remove_parallel_grad_(self) -> None:
+        """Drop the part of each decoder column's gradient that would only change its norm."""
+        w, g = self.decoder.weight, self.decoder.weight.grad
+        if g is None:
+            return
+        unit = w / w.norm(dim=0, keepdim=True).clamp_min(1e-12)
+        g.sub_((g * unit).sum(0, keepdim=True) * unit)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self, weights_path: Path | str, config_path: Path | str | None = None, extra: dict | None = None) -> None:
+        """Write safetensors weights and a config.json beside them (the config also rides in the metadata)."""
+        from safetensors.torch import save_file
+
+        weights_path = Path(weights_path)
+        config_path = Path(config_path) if config_path else weights_path.with_name("config.json")
+        cfg = self.cfg.to_dict()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(weights_path), metadata={"config": json.dumps(cfg)})
+        config_path.write_text(json.dumps({**cfg, **(extra or {})}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, weights_path: Path | str, config_path: Path | str | None = None,
+             device: torch.device | str = "cpu") -> "SparseAutoencoder":
+        """An SAE from its safetensors file and the config.json beside it (in eval mode)."""
+        from safetensors.torch import load_file
+
+        weights_path = Path(weights_path)
+        config_path = Path(config_path) if config_path else weights_path.with_name("config.json")
+        if not config_path.exists():
+            raise FileNotFoundError(f"no SAE config at {config_path}; it is written beside {weights_path.name}")
+        sae = cls(SAEConfig.from_dict(json.loads(config_path.read_text())))
+        sae.load_state_dict(load_file(str(weights_path)))
+        return sae.to(device).eval()

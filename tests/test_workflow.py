@@ -1,0 +1,209 @@
+"""Workflow behaviour on the tiny study: reruns, the output cache, profiles, kills, bad audio.
+
+Every test here reads what Snakemake plans from a dry run of a changed config
+against one complete run (the session's `demo_run`), so each asserts exactly
+which jobs a change re-plans.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+DOWNSTREAM = {"aggregate": 1, "figures": 1, "report": 1, "all": 1}
+
+
+def planned(workdir: Path, config: dict, *args: str, snakefile: Path | None = None) -> Counter:
+    """Jobs a dry run would execute, counted per rule (empty when nothing is to be done)."""
+    proc = run_snakemake(workdir, "-n", *args, config=config, snakefile=snakefile)
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return Counter()
+    table = out.split("Job stats:", 1)[1].splitlines()
+    counts = Counter()
+    for line in table[3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def tables(workdir: Path) -> dict[str, pd.DataFrame]:
+    return {p.name: pd.read_csv(p) for p in sorted((workdir / "results/tables").glob("*.csv"))}
+
+
+def assert_same_tables(a: Path, b: Path) -> None:
+    ta, tb = tables(a), tables(b)
+    assert ta.keys() == tb.keys() and ta, f"tables differ in names: {sorted(ta)} vs {sorted(tb)}"
+    for name in ta:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
+
+# ---------------------------------------------------------------- rerun only what changed
+
+
+def test_complete_run_plans_nothing(demo_run):
+    assert planned(demo_run, tiny_config()) == Counter()
+
+
+def test_new_sparsity_plans_only_its_saes_probes_and_disentangling(demo_run):
+    cfg = tiny_config(sae={"sparsities": [0.5, 0.75, 0.9]})
+    nodes = 3  # crepe layers 1 and 5, resemblyzer layer 2
+    assert planned(demo_run, cfg) == Counter({"train_sae": nodes, "probe": nodes, "disentangle": nodes, **DOWNSTREAM})
+
+
+def test_probe_hyperparameter_plans_only_probes_and_what_follows(demo_run):
+    cfg = tiny_config(probe={"epochs": 31})
+    assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **DOWNSTREAM})
+
+
+def test_crop_length_plans_attributes_extraction_and_everything_after(demo_run):
+    cfg = tiny_config(audio={"crop_seconds": 1.25})
+    assert planned(demo_run, cfg) == Counter(
+        {"attributes": 1, "extract_embeddings": 2, "train_sae": 6, "probe": 9, "disentangle": 9, **DOWNSTREAM}
+    )
+
+
+def test_one_models_layers_replan_its_downstream_but_not_its_extraction(demo_run):
+    cfg = tiny_config()
+    cfg["models"]["crepe"]["layers"] = [1, 3, 5]
+    assert planned(demo_run, cfg) == Counter({"train_sae": 2, "probe": 3, "disentangle": 3, **DOWNSTREAM})
+
+
+def test_editing_a_script_reruns_only_its_rules_jobs(demo_run, tmp_path):
+    """The `code` rerun trigger: a copy of the workflow whose probe script changed."""
+    copy = tmp_path / "workflow"
+    for part in ("Snakefile", "rules", "workflow_scripts", "schemas", "report"):
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, copy / part)
+        elif src.exists():
+            shutil.copy2(src, copy / part)
+    assert planned(demo_run, tiny_config(), snakefile=copy / "Snakefile") == Counter()
+    script = copy / "workflow_scripts/probe.py"
+    script.write_text(script.read_text() + "\n# an edit\n")
+    assert planned(demo_run, tiny_config(), snakefile=copy / "Snakefile") == Counter({"probe": 9, **DOWNSTREAM})
+    assert planned(demo_run, tiny_config(), "--rerun-triggers", "mtime", "params", "input",
+                   snakefile=copy / "Snakefile") == Counter()
+
+
+# ---------------------------------------------------------------- determinism, kills
+
+
+def _first_log(workdir: Path, rule: str) -> Path | None:
+    logs = sorted((workdir / "results/logs" / rule).rglob("*.log")) if (workdir / "results/logs" / rule).exists() else []
+    return logs[0] if logs else None
+
+
+def test_sigkill_during_sae_training_then_rerun_gives_identical_tables(demo_run, tmp_path):
+    """Also the determinism check: a second fresh run equals the session's run."""
+    workdir = tmp_path / "killed"
+    workdir.mkdir()
+    cfg_path = write_config(workdir, tiny_config())
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg_path),
+           "--cores", "2", "--resources", "gpu=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "PYTHONHASHSEED": "0"})
+    deadline = time.monotonic() + 600
+    try:
+        while _first_log(workdir, "train_sae") is None:
+            assert proc.poll() is None, "snakemake ended before any train_sae job started"
+            assert time.monotonic() < deadline, "no train_sae job started within 10 minutes"
+            time.sleep(0.2)
+        time.sleep(1.0)  # inside the job, past start-up
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its running jobs, no clean-up
+        proc.wait()
+    assert not (workdir / "results/report.html").exists()
+    run_snakemake(workdir, "--unlock")
+    run_snakemake(workdir, "--rerun-incomplete")
+    assert_same_tables(demo_run, workdir)
+
+
+# ---------------------------------------------------------------- output cache across workflows
+
+
+def test_second_checkout_takes_embeddings_from_the_output_cache(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
+    target = "results/embeddings/resemblyzer.zarr"
+    first = run_snakemake(tmp_path / "one", target, "--cache", config=tiny_config(), env=env)
+    assert "extract_embeddings" in first.stdout + first.stderr
+    assert any(cache.iterdir()), "the first workflow stored nothing in the cache"
+    second = run_snakemake(tmp_path / "two", target, "--cache", config=tiny_config(), env=env)
+    out = second.stdout + second.stderr
+    assert (tmp_path / "two" / target / "zarr.json").exists()
+    assert not (tmp_path / "two/results/logs/extract_embeddings").exists() or not any(
+        (tmp_path / "two/results/logs/extract_embeddings").iterdir()
+    ), f"extraction ran again instead of coming from the cache:\n{out[-3000:]}"
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@pytest.mark.parametrize("profile", ["demo", "local", "slurm"])
+def test_profile_dry_run(profile, tmp_path):
+    if profile == "slurm":
+        pytest.importorskip("snakemake_executor_plugin_slurm")
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n",
+           "--profile", str(REPO / "profiles" / profile)]
+    if profile != "demo":
+        cmd += ["--configfile", str(REPO / "profiles/demo/demo.yaml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "Job stats:" in out and re.search(r"extract_embeddings\s+2", out), out[-4000:]
+
+
+def test_gpu_rules_declare_a_gpu():
+    for smk, rule in (("embeddings.smk", "extract_embeddings"), ("sae.smk", "train_sae")):
+        text = (REPO / "rules" / smk).read_text()
+        body = text.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
+        assert re.search(r"gpu\s*=\s*1", body), f"{rule} does not declare resources: gpu=1"
+
+
+# ---------------------------------------------------------------- bad audio
+
+
+def _corrupt_one_wav(workdir: Path) -> Path:
+    wavs = sorted((workdir / "resources/synthetic").rglob("*.wav"))
+    bad = wavs[len(wavs) // 2]
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    return bad
+
+
+def test_corrupt_wav_stops_the_run_naming_the_file(tmp_path):
+    run_snakemake(tmp_path, "resources/synthetic", config=tiny_config())
+    bad = _corrupt_one_wav(tmp_path)
+    proc = run_snakemake(tmp_path, "results/data/manifest.csv", config=tiny_config(), check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (tmp_path / "results/logs").rglob("*.log"))
+    assert bad.name in proc.stdout + proc.stderr + logs
+    assert not (tmp_path / "results/data/manifest.csv").exists()
+
+
+def test_skip_mode_records_the_bad_file_and_goes_on(tmp_path):
+    cfg = tiny_config(data={"on_bad_audio": "skip"})
+    run_snakemake(tmp_path, "resources/synthetic", config=cfg)
+    bad = _corrupt_one_wav(tmp_path)
+    run_snakemake(tmp_path, "results/embeddings/resemblyzer.zarr", "results/data/attributes.parquet", config=cfg)
+    skipped = pd.read_csv(tmp_path / "results/data/skipped.csv")
+    assert len(skipped) == 1 and skipped["path"].iloc[0].endswith(bad.name)
+    manifest = pd.read_csv(tmp_path / "results/data/manifest.csv")
+    assert not manifest["path"].str.endswith(bad.name).any()
