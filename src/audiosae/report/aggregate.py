@@ -1,0 +1,495 @@
+"""Long-format tables from the per-job JSON files of the SAE, probe and disentangle stages.
+
+Every table has one row per (model, layer, rep) — per target set too where the
+disentangle stage has several (``egemaps``, and ``factors`` on the synthetic
+corpus) — so it is easy to plot, filter and diff. ``rep`` is ``original`` or
+``sae<sparsity>``; ``sparsity`` is NaN for ``original``. Columns named
+``delta_<x>`` hold ``x`` minus the value of the original representation of the
+same model, layer (and target set).
+
+Tables written by :func:`write_tables` (CSV, and Markdown for reading):
+
+- ``reconstruction``: the SAEs' valid and test MSE, FVU, cosine, L0, dead fraction;
+- ``probe``: test accuracy, balanced accuracy, macro-F1 (± std over seeds), deltas;
+- ``confusion``: the probes' test confusion matrices (first seed), one row per cell;
+- ``disentanglement``: top-n R² and completeness (mean ± std over the attributes),
+  paper and DCI disentanglement, cross-validated R², effective codes, undefined attributes;
+- ``attributes``: every attribute's R², CV R², completeness and effective codes;
+- ``factors``: the top-n attributes of each node, ranked by R² and by completeness;
+- ``categories``: how many of those top-n attributes fall in each category.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from audiosae.report import TABLES
+from audiosae.report._io import write_text
+
+ORIGINAL = "original"
+SPLITS = ("valid", "test")
+RECON_METRICS = ("mse", "fvu", "cosine", "l0", "dead_fraction")
+PROBE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+# The paper's first-match order; categories not listed here follow alphabetically.
+CATEGORY_ORDER = ("formants", "pitch", "voice quality", "loudness", "rhythm", "spectral", "MFCC", "other")
+RANKINGS = {"r2": "top_r2", "completeness": "top_completeness"}
+
+
+class ReportInputError(ValueError):
+    """A result file the report reads is missing, malformed or inconsistent."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def rep_sparsity(rep: str) -> float:
+    """Sparsity of a representation name: NaN for 'original', 0.9 for 'sae0.9'."""
+    if rep == ORIGINAL:
+        return math.nan
+    if not rep.startswith("sae"):
+        raise ReportInputError(f"representation {rep!r} is neither 'original' nor 'sae<sparsity>'")
+    return float(rep[3:])
+
+
+def sae_rep(sparsity) -> str:
+    return f"sae{float(sparsity)}"
+
+
+def _num(x) -> float:
+    """JSON number or null -> float (null -> NaN)."""
+    return math.nan if x is None else float(x)
+
+
+def read_json(path: Path | str) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportInputError(f"{path}: file not found; run the stage that writes it first") from None
+    except json.JSONDecodeError as err:
+        raise ReportInputError(f"{path}: not valid JSON ({err}); delete it and rerun its rule") from None
+
+
+def _require(data: dict, keys: Iterable[str], path) -> None:
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ReportInputError(f"{path}: missing key(s) {missing}; the file is from an older or foreign stage, rerun it")
+
+
+def _check_identity(path, model: str, layer: int, rep: str | None = None) -> None:
+    """If `path` follows results/<stage>/{model}/layer{L}/..., it must agree with the file's own fields."""
+    p = Path(path)
+    parts = p.parts
+    for i, part in enumerate(parts):
+        if part.startswith("layer") and part[5:].isdigit() and i > 0:
+            if parts[i - 1] != model or int(part[5:]) != int(layer):
+                raise ReportInputError(
+                    f"{path}: the file says model {model!r} layer {layer}, its path says "
+                    f"{parts[i - 1]!r} layer {part[5:]}; the file was moved or mislabelled"
+                )
+            if rep is not None and p.suffix == ".json" and p.stem != rep and p.name != "metrics.json":
+                raise ReportInputError(f"{path}: the file says rep {rep!r}, its name says {p.stem!r}")
+            return
+
+
+def _sort(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Models in input order, layers ascending, original first then sparsity ascending."""
+    if df.empty:
+        return df.reset_index(drop=True)
+    key = df.assign(
+        _m=df["model"].map({m: i for i, m in enumerate(model_order)}),
+        _s=df["sparsity"].fillna(-1.0),
+    )
+    return (
+        key.sort_values(["_m", "layer", "_s", *extra], kind="stable")
+        .drop(columns=["_m", "_s"])
+        .reset_index(drop=True)
+    )
+
+
+def _models_in_order(records: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in records:
+        seen.setdefault(r["model"], None)
+    return list(seen)
+
+
+def _check_unique(df: pd.DataFrame, keys: list[str], what: str) -> None:
+    dup = df[df.duplicated(keys, keep=False)]
+    if not dup.empty:
+        first = dup.iloc[0]
+        raise ReportInputError(
+            f"two {what} results for " + ", ".join(f"{k}={first[k]}" for k in keys) + "; pass each result file once"
+        )
+
+
+def add_deltas(df: pd.DataFrame, columns: Iterable[str], keys: list[str], what: str) -> pd.DataFrame:
+    """delta_<col> = col - col of the 'original' row with the same `keys` (model, layer, ...)."""
+    columns = list(columns)
+    orig = df[df["rep"] == ORIGINAL].set_index(keys)[columns]
+    have = set(orig.index)
+    for _, row in df[df["rep"] != ORIGINAL].iterrows():
+        key = tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]
+        if key not in have:
+            raise ReportInputError(
+                f"{what}: no 'original' result for " + ", ".join(f"{k}={row[k]}" for k in keys)
+                + f" to compare {row['rep']} with; run that node's original representation too"
+            )
+    joined = df.join(orig, on=keys, rsuffix="__orig")
+    out = df.copy()
+    for c in columns:
+        out[f"delta_{c}"] = joined[c] - joined[f"{c}__orig"]
+    return out
+
+
+def category_order(categories: Iterable[str]) -> list[str]:
+    cats = set(categories)
+    known = [c for c in CATEGORY_ORDER if c in cats]
+    return known + sorted(cats - set(CATEGORY_ORDER))
+
+
+# ---------------------------------------------------------------- tables
+
+
+def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
+    rows = []
+    for path in metric_paths:
+        d = read_json(path)
+        _require(d, ("model", "layer", "sparsity", "k", "n_latents", "input_dim", "splits"), path)
+        _check_identity(path, d["model"], d["layer"])
+        row = {
+            "model": d["model"],
+            "layer": int(d["layer"]),
+            "rep": sae_rep(d["sparsity"]),
+            "sparsity": float(d["sparsity"]),
+            "k": int(d["k"]),
+            "n_latents": int(d["n_latents"]),
+            "input_dim": int(d["input_dim"]),
+            "arch": d.get("arch"),
+            "seed": d.get("seed"),
+            "epochs_run": d.get("epochs_run"),
+            "best_epoch": d.get("best_epoch"),
+            "wall_time_s": _num(d.get("wall_time_s")),
+        }
+        for split in SPLITS:
+            if split not in d["splits"]:
+                raise ReportInputError(f"{path}: no '{split}' entry under 'splits'")
+            _require(d["splits"][split], RECON_METRICS, f"{path} (splits.{split})")
+            for m in RECON_METRICS:
+                row[f"{split}_{m}"] = _num(d["splits"][split][m])
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    _check_unique(df, ["model", "layer", "rep"], "SAE")
+    return _sort(df, _models_in_order(rows))
+
+
+def _probe_records(probe_paths: Iterable[Path | str]) -> list[tuple[Path, dict]]:
+    out = []
+    for path in probe_paths:
+        d = read_json(path)
+        _require(d, ("model", "layer", "rep", "classes", *PROBE_METRICS, "confusion_matrix"), path)
+        _check_identity(path, d["model"], d["layer"], d["rep"])
+        out.append((Path(path), d))
+    return out
+
+
+def probe_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
+    rows = []
+    for path, d in _probe_records(probe_paths):
+        row = {
+            "model": d["model"],
+            "layer": int(d["layer"]),
+            "rep": d["rep"],
+            "sparsity": rep_sparsity(d["rep"]),
+            "input_dim": d.get("input_dim"),
+            "n_classes": len(d["classes"]),
+            "n_train": d.get("n_train"),
+            "n_valid": d.get("n_valid"),
+            "n_test": d.get("n_test"),
+            "n_seeds": len(d.get("seeds") or [None]),
+            "best_epoch": d.get("best_epoch"),
+        }
+        for m in PROBE_METRICS:
+            row[m] = _num(d[m])
+            row[f"{m}_std"] = _num(d.get(f"{m}_std"))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    _check_unique(df, ["model", "layer", "rep"], "probe")
+    df = add_deltas(df, PROBE_METRICS, ["model", "layer"], "probe")
+    return _sort(df, _models_in_order(rows))
+
+
+def confusion_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
+    rows = []
+    for path, d in _probe_records(probe_paths):
+        classes = list(d["classes"])
+        cm = np.asarray(d["confusion_matrix"], dtype=np.int64)
+        if cm.shape != (len(classes), len(classes)):
+            raise ReportInputError(
+                f"{path}: confusion_matrix has shape {cm.shape}, expected {len(classes)}x{len(classes)} (one row per class)"
+            )
+        for i, t in enumerate(classes):
+            for j, p in enumerate(classes):
+                rows.append({"model": d["model"], "layer": int(d["layer"]), "rep": d["rep"],
+                             "sparsity": rep_sparsity(d["rep"]), "true": t, "predicted": p,
+                             "count": int(cm[i, j])})
+    df = pd.DataFrame(rows)
+    return _sort(df, _models_in_order(rows)) if not df.empty else df
+
+
+DIS_SUMMARY = (
+    "r2_mean", "r2_std", "completeness_mean", "completeness_std",
+    "best_completeness_mean", "best_completeness_std", "best_completeness_r2_mean",
+    "paper_disentanglement", "dci_disentanglement", "dci_completeness",
+    "r2_cv_mean", "effective_codes_mean",
+)
+DIS_DELTAS = (
+    "r2_mean", "completeness_mean", "best_completeness_mean", "paper_disentanglement",
+    "dci_disentanglement", "dci_completeness", "r2_cv_mean", "effective_codes_mean",
+)
+TARGET_KEYS = (
+    "attributes", "r2_insample", "r2_cv", "completeness_paper", "effective_codes", "paper_disentanglement",
+    "dci_disentanglement", "dci_completeness", "n_undefined", "top_r2", "top_completeness",
+)
+TOP_KEYS = ("attributes", "categories", "r2_mean", "r2_std", "completeness_mean", "completeness_std")
+
+
+def _disentangle_records(paths: Iterable[Path | str]) -> list[tuple[Path, dict]]:
+    out = []
+    for path in paths:
+        d = read_json(path)
+        _require(d, ("model", "layer", "rep", "n_codes", "targets"), path)
+        _check_identity(path, d["model"], d["layer"], d["rep"])
+        for target, t in d["targets"].items():
+            _require(t, TARGET_KEYS, f"{path} (targets.{target})")
+            n = len(t["attributes"])
+            for key in ("r2_insample", "r2_cv", "completeness_paper", "effective_codes"):
+                if len(t[key]) != n:
+                    raise ReportInputError(f"{path}: targets.{target}.{key} has {len(t[key])} values for {n} attributes")
+            for top in RANKINGS.values():
+                _require(t[top], TOP_KEYS, f"{path} (targets.{target}.{top})")
+                if len(t[top]["attributes"]) != len(t[top]["categories"]):
+                    raise ReportInputError(f"{path}: targets.{target}.{top} has unequal attributes and categories lists")
+        out.append((Path(path), d))
+    return out
+
+
+def _nanmean(values) -> float:
+    arr = np.array([_num(v) for v in values], dtype=float)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
+
+
+def disentanglement_table(paths: Iterable[Path | str]) -> pd.DataFrame:
+    rows = []
+    for path, d in _disentangle_records(paths):
+        for target, t in d["targets"].items():
+            tr, tc = t["top_r2"], t["top_completeness"]
+            r2_cv_mean = _num(t["r2_cv_mean"]) if "r2_cv_mean" in t else _nanmean(t["r2_cv"])
+            eff_mean = _num(t["effective_codes_mean"]) if "effective_codes_mean" in t else _nanmean(t["effective_codes"])
+            rows.append({
+                "model": d["model"],
+                "layer": int(d["layer"]),
+                "rep": d["rep"],
+                "sparsity": rep_sparsity(d["rep"]),
+                "target": target,
+                "n_codes": int(d["n_codes"]),
+                "n_items": d.get("n_items"),
+                "n_attributes": len(t["attributes"]),
+                "top_n": len(tr["attributes"]),
+                "r2_mean": _num(tr["r2_mean"]),
+                "r2_std": _num(tr["r2_std"]),
+                "completeness_mean": _num(tr["completeness_mean"]),
+                "completeness_std": _num(tr["completeness_std"]),
+                "best_completeness_mean": _num(tc["completeness_mean"]),
+                "best_completeness_std": _num(tc["completeness_std"]),
+                "best_completeness_r2_mean": _num(tc["r2_mean"]),
+                "paper_disentanglement": _num(t["paper_disentanglement"]),
+                "dci_disentanglement": _num(t["dci_disentanglement"]),
+                "dci_completeness": _num(t["dci_completeness"]),
+                "r2_cv_mean": r2_cv_mean,
+                "effective_codes_mean": eff_mean,
+                "n_undefined": int(t["n_undefined"]),
+                "undefined_attributes": ";".join(t.get("undefined_attributes") or []),
+            })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    _check_unique(df, ["model", "layer", "rep", "target"], "disentanglement")
+    df = add_deltas(df, DIS_DELTAS, ["model", "layer", "target"], "disentanglement")
+    return _sort(df, _models_in_order(rows), ("target",))
+
+
+def _category_map(records: list[tuple[Path, dict]]) -> dict[str, str]:
+    """attribute -> category, as the disentangle stage named them in its top-n lists."""
+    out: dict[str, str] = {}
+    for _, d in records:
+        for t in d["targets"].values():
+            for top in RANKINGS.values():
+                out.update(zip(t[top]["attributes"], t[top]["categories"]))
+    return out
+
+
+def attributes_table(paths: Iterable[Path | str]) -> pd.DataFrame:
+    records = _disentangle_records(paths)
+    cats = _category_map(records)
+    rows = []
+    for _, d in records:
+        for target, t in d["targets"].items():
+            for i, a in enumerate(t["attributes"]):
+                rows.append({
+                    "model": d["model"], "layer": int(d["layer"]), "rep": d["rep"],
+                    "sparsity": rep_sparsity(d["rep"]), "n_codes": int(d["n_codes"]), "target": target,
+                    "attribute": a, "category": cats.get(a, ""),
+                    "r2": _num(t["r2_insample"][i]), "r2_cv": _num(t["r2_cv"][i]),
+                    "completeness": _num(t["completeness_paper"][i]),
+                    "effective_codes": _num(t["effective_codes"][i]),
+                })
+    df = pd.DataFrame(rows)
+    return _sort(df, _models_in_order(rows), ("target",)) if not df.empty else df
+
+
+def factors_table(paths: Iterable[Path | str]) -> pd.DataFrame:
+    rows = []
+    records = _disentangle_records(paths)
+    for _, d in records:
+        for target, t in d["targets"].items():
+            r2 = dict(zip(t["attributes"], t["r2_insample"]))
+            comp = dict(zip(t["attributes"], t["completeness_paper"]))
+            for ranking, top in RANKINGS.items():
+                for rank, (a, c) in enumerate(zip(t[top]["attributes"], t[top]["categories"]), start=1):
+                    rows.append({
+                        "model": d["model"], "layer": int(d["layer"]), "rep": d["rep"],
+                        "sparsity": rep_sparsity(d["rep"]), "target": target, "ranking": ranking,
+                        "rank": rank, "attribute": a, "category": c,
+                        "r2": _num(r2.get(a)), "completeness": _num(comp.get(a)),
+                    })
+    df = pd.DataFrame(rows)
+    return _sort(df, _models_in_order([d for _, d in records]), ("target", "ranking", "rank")) if not df.empty else df
+
+
+def categories_table(paths: Iterable[Path | str]) -> pd.DataFrame:
+    records = _disentangle_records(paths)
+    by_target: dict[str, set] = {}
+    for _, d in records:
+        for target, t in d["targets"].items():
+            for top in RANKINGS.values():
+                by_target.setdefault(target, set()).update(t[top]["categories"])
+    rows = []
+    for path, d in records:
+        for target, t in d["targets"].items():
+            for ranking, top in RANKINGS.items():
+                counts = pd.Series(t[top]["categories"], dtype=object).value_counts().to_dict()
+                stated = t[top].get("category_counts")
+                if stated is not None:
+                    stated_nz = {k: int(v) for k, v in stated.items() if int(v)}
+                    if stated_nz != {k: int(v) for k, v in counts.items()}:
+                        raise ReportInputError(
+                            f"{path}: targets.{target}.{top}.category_counts {stated_nz} disagrees with its "
+                            f"categories list {counts}; rerun the disentangle rule"
+                        )
+                for cat in category_order(by_target[target]):
+                    rows.append({
+                        "model": d["model"], "layer": int(d["layer"]), "rep": d["rep"],
+                        "sparsity": rep_sparsity(d["rep"]), "target": target, "ranking": ranking,
+                        "category": cat, "count": int(counts.get(cat, 0)),
+                    })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["_c"] = [category_order(by_target[t]).index(c) for t, c in zip(df["target"], df["category"])]
+    df = _sort(df, _models_in_order([d for _, d in records]), ("target", "ranking", "_c"))
+    return df.drop(columns="_c")
+
+
+# ---------------------------------------------------------------- output
+
+
+def display_frame(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The table as strings for people: numbers rounded, integers as integers, `x` and `x_std` as 'x ± std'."""
+    out = pd.DataFrame(index=df.index)
+    cols = list(df.columns)
+    std_of: dict[str, str] = {}
+    for c in cols:
+        if c.endswith("_std"):
+            base = c[:-4]
+            if base in cols:
+                std_of[base] = c
+            elif f"{base}_mean" in cols:
+                std_of[f"{base}_mean"] = c
+
+    def fmt_col(c: str, col: pd.Series) -> list[str]:
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            vals = col.to_numpy(dtype=float)
+            finite = vals[np.isfinite(vals)]
+            whole = finite.size > 0 and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 1e15)
+            if whole and not c.endswith(("_std", "_mean")) and c not in ("sparsity",):
+                return ["" if not np.isfinite(v) else str(int(v)) for v in vals]
+            return ["" if not np.isfinite(v) else f"{v:.{digits}f}" for v in vals]
+        return ["" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in col]
+
+    for c in cols:
+        if c in std_of.values():
+            continue
+        values = fmt_col(c, df[c])
+        if c in std_of:
+            sd = df[std_of[c]].to_numpy(dtype=float)
+            values = [v + (f" ± {s:.{digits}f}" if np.isfinite(s) and v else "") for v, s in zip(values, sd)]
+            c_out = c[:-5] if c.endswith("_mean") else c
+        else:
+            c_out = c
+        out[c_out] = values
+    return out
+
+
+def markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    """A Markdown table for people (see display_frame)."""
+    if df.empty:
+        return "_(no rows)_\n"
+    return display_frame(df, digits).to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def build_tables(metric_paths, probe_paths, disentangle_paths) -> dict[str, pd.DataFrame]:
+    metric_paths, probe_paths, disentangle_paths = list(metric_paths), list(probe_paths), list(disentangle_paths)
+    return {
+        "reconstruction": reconstruction_table(metric_paths),
+        "probe": probe_table(probe_paths),
+        "confusion": confusion_table(probe_paths),
+        "disentanglement": disentanglement_table(disentangle_paths),
+        "attributes": attributes_table(disentangle_paths),
+        "factors": factors_table(disentangle_paths),
+        "categories": categories_table(disentangle_paths),
+    }
+
+
+def write_tables(metric_paths, probe_paths, disentangle_paths, out_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """Build every table and write ``<out_dir>/<name>.csv`` and ``.md``; returns the tables."""
+    out_dir = Path(out_dir)
+    tables = build_tables(metric_paths, probe_paths, disentangle_paths)
+    for name, df in tables.items():
+        write_text(out_dir / f"{name}.csv", df.to_csv(index=False))
+        write_text(out_dir / f"{name}.md", markdown(df))
+    return tables
+
+
+def read_tables(tables_dir: Path | str, names: Iterable[str] = TABLES) -> dict[str, pd.DataFrame]:
+    """The CSV tables written by write_tables (a missing or empty table is an empty frame)."""
+    out = {}
+    for name in names:
+        path = Path(tables_dir) / f"{name}.csv"
+        if not path.exists():
+            raise ReportInputError(f"{path}: table not found; run the aggregate rule first")
+        try:
+            out[name] = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            out[name] = pd.DataFrame()
+    return out

@@ -1,0 +1,359 @@
+"""The study's figures, drawn from the aggregate tables (and the importance matrices).
+
+Each figure is saved as PNG (for the HTML report) and PDF (for papers), and has
+a one-line caption, computed from the data it shows, in ``captions.json``.
+The sweeps follow the paper's figures: a panel per model, a line per layer
+against SAE sparsity, and the layer's original representation as a dashed
+reference line of the same colour.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from audiosae.report import FIGURES, SYNTHETIC_FIGURES  # noqa: E402
+from audiosae.report._io import atomic_path, write_text  # noqa: E402
+from audiosae.report.aggregate import ORIGINAL, ReportInputError, category_order  # noqa: E402
+
+TARGET_LABEL = {"egemaps": "eGeMAPS attributes", "factors": "true factors"}
+DPI = 150
+
+
+def _theme() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", font_scale=0.8)
+    plt.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "axes.titleweight": "bold",
+                         "pdf.fonttype": 42, "legend.fontsize": 8})
+
+
+def rep_label(rep: str) -> str:
+    return "original" if rep == ORIGINAL else f"SAE {float(rep[3:]):g}"
+
+
+def _spars(s: float) -> str:
+    return f"{s:g}"
+
+
+def _models(df: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(df["model"]))
+
+
+def _layers(df: pd.DataFrame, model: str) -> list[int]:
+    return sorted(int(l) for l in df.loc[df["model"] == model, "layer"].unique())
+
+
+def _save(fig, out_dir: Path, name: str) -> None:
+    for ext in ("png", "pdf"):
+        with atomic_path(out_dir / f"{name}.{ext}") as tmp:
+            fig.savefig(tmp)  # constrained layout already fits labels and legends
+    plt.close(fig)
+
+
+def best_node(probe: pd.DataFrame) -> tuple[str, int]:
+    """(model, layer) whose original representation has the highest test accuracy (first on ties)."""
+    orig = probe[probe["rep"] == ORIGINAL]
+    if orig.empty:
+        raise ReportInputError("probe table has no 'original' rows; cannot pick the best node")
+    row = orig.loc[orig["accuracy"].idxmax()]
+    return str(row["model"]), int(row["layer"])
+
+
+# ---------------------------------------------------------------- sparsity sweeps
+
+
+def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, reference: bool = True,
+           scale: float = 1.0, rows: str | None = None, chance: float | None = None, ymin: float | None = None):
+    """A panel per model (and per `rows` value), a line per layer against sparsity."""
+    models = _models(df)
+    row_vals = list(dict.fromkeys(df[rows])) if rows else [None]
+    sae = df[df["rep"] != ORIGINAL]
+    sparsities = sorted(sae["sparsity"].dropna().unique())
+    xpos = {s: i for i, s in enumerate(sparsities)}
+    fig, axes = plt.subplots(len(row_vals), len(models), squeeze=False, sharey="row",
+                             figsize=(3.3 * len(models) + 0.5, 2.7 * len(row_vals) + 0.8), layout="constrained")
+    palette = sns.color_palette("colorblind")
+    for r, rv in enumerate(row_vals):
+        part = df if rv is None else df[df[rows] == rv]
+        for c, model in enumerate(models):
+            ax = axes[r, c]
+            handles = []
+            n_layers = len(_layers(df, model))
+            for i, layer in enumerate(_layers(df, model)):
+                color = palette[i % len(palette)]
+                node = part[(part["model"] == model) & (part["layer"] == layer)]
+                curve = node[node["rep"] != ORIGINAL].sort_values("sparsity")
+                if not curve.empty:
+                    shift = (i - (n_layers - 1) / 2) * 0.06  # keep error bars of layers apart
+                    x = [xpos[s] + shift for s in curve["sparsity"]]
+                    y = curve[value].to_numpy(float) * scale
+                    e = curve[err].to_numpy(float) * scale if err and err in curve else None
+                    if e is not None and np.isfinite(e).any():
+                        ax.errorbar(x, y, yerr=np.nan_to_num(e), color=color, marker="o", ms=4, lw=1.6, capsize=3)
+                    else:
+                        ax.plot(x, y, color=color, marker="o", ms=4, lw=1.6)
+                handles.append(Line2D([], [], color=color, marker="o", ms=4, lw=1.6, label=f"layer {layer}"))
+                orig = node[node["rep"] == ORIGINAL]
+                if reference and not orig.empty and np.isfinite(orig[value].iloc[0]):
+                    ax.axhline(float(orig[value].iloc[0]) * scale, color=color, ls="--", lw=1.2, alpha=0.9)
+            if reference:
+                handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, label="original (dashed)"))
+            if chance is not None:
+                ax.axhline(chance, color="0.55", ls=":", lw=1.2)
+                handles.append(Line2D([], [], color="0.55", ls=":", lw=1.2, label="chance"))
+            ax.set_xticks(range(len(sparsities)), [_spars(s) for s in sparsities])
+            ax.set_xlim(-0.4, len(sparsities) - 0.6)
+            if r == 0:
+                ax.set_title(model)
+            if r == len(row_vals) - 1:
+                ax.set_xlabel("SAE sparsity (fraction of zero codes)")
+                ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
+            else:
+                ax.set_xlabel("")
+            if ymin is not None:
+                ax.set_ylim(bottom=ymin)
+            if c == 0:
+                label = ylabel.format(n=int(part["top_n"].max())) if "top_n" in part else ylabel
+                ax.set_ylabel(label if rv is None else f"{label}\n({TARGET_LABEL.get(rv, rv)})")
+    return fig
+
+
+def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
+    probe = tables["probe"]
+    n_classes = int(probe["n_classes"].max())
+    fig = _sweep(probe, "accuracy", "Test accuracy (%)", err="accuracy_std", scale=100.0, chance=100.0 / n_classes)
+    top = probe["sparsity"].max()
+    at_top = probe[probe["sparsity"] == top]
+    worst = at_top.loc[at_top["delta_accuracy"].idxmin()] if not at_top.empty else None
+    cap = "Linear-probe test accuracy on singing technique against SAE sparsity; dashed: the layer's original output"
+    if worst is not None:
+        cap += (f"; at sparsity {_spars(top)} the largest change is {100 * worst['delta_accuracy']:+.1f} points "
+                f"({worst['model']} layer {int(worst['layer'])}).")
+    return fig, cap
+
+
+def fig_fvu(tables: dict) -> tuple[plt.Figure, str]:
+    rec = tables["reconstruction"]
+    fig = _sweep(rec, "test_fvu", "Test FVU (fraction of\nvariance unexplained)", reference=False, ymin=0.0)
+    means = rec.groupby("sparsity")["test_fvu"].mean()
+    cap = (f"SAE reconstruction error on the test clips (FVU, lower is better) against sparsity; "
+           f"mean FVU {means.iloc[0]:.3f} at {_spars(means.index[0])} and {means.iloc[-1]:.3f} at {_spars(means.index[-1])}.")
+    return fig, cap
+
+
+def _top_phrase(dis: pd.DataFrame) -> str:
+    """'the top-10 eGeMAPS attributes (and top-9 true factors)' by R², from the table."""
+    parts = [f"top-{int(g['top_n'].max())} {TARGET_LABEL.get(t, t)}" for t, g in dis.groupby("target", sort=False)]
+    return "the " + " and the ".join(parts)
+
+
+def fig_r2(tables: dict) -> tuple[plt.Figure, str]:
+    dis = tables["disentanglement"]
+    fig = _sweep(dis, "r2_mean", "Top-{n} R²", err="r2_std", rows="target")
+    return fig, (f"Mean in-sample Lasso R² of {_top_phrase(dis)} by R² (bars: std over them) against "
+                 f"SAE sparsity; dashed: the layer's original output.")
+
+
+def fig_completeness(tables: dict) -> tuple[plt.Figure, str]:
+    dis = tables["disentanglement"]
+    fig = _sweep(dis, "completeness_mean", "Completeness of\ntop-{n} R² attributes", err="completeness_std",
+                 rows="target")
+    return fig, (f"Completeness (the paper's: 1 − entropy over codes / log N) of {_top_phrase(dis)} by R² "
+                 f"against SAE sparsity; dashed: the layer's original output.")
+
+
+# ---------------------------------------------------------------- categories, confusion, attributes
+
+
+def fig_categories(tables: dict) -> tuple[plt.Figure, str]:
+    cats = tables["categories"]
+    cats = cats[(cats["target"] == "egemaps") & (cats["ranking"] == "r2")]
+    if cats.empty:
+        raise ReportInputError("categories table has no eGeMAPS rows; cannot draw the category heatmaps")
+    models = _models(cats)
+    ncols = max(len(_layers(cats, m)) for m in models)
+    order = category_order(cats["category"].unique())
+    fig, axes = plt.subplots(len(models), ncols, squeeze=False,
+                             figsize=(3.9 * ncols + 0.8, 2.5 * len(models) + 0.6), layout="constrained")
+    vmax = int(cats.groupby(["model", "layer", "rep"])["count"].sum().max())
+    for r, model in enumerate(models):
+        layers = _layers(cats, model)
+        for c in range(ncols):
+            ax = axes[r, c]
+            if c >= len(layers):
+                ax.axis("off")
+                continue
+            node = cats[(cats["model"] == model) & (cats["layer"] == layers[c])].copy()
+            node["row"] = node["rep"].map(rep_label)
+            reps = list(dict.fromkeys(node.sort_values("sparsity", na_position="first")["row"]))
+            grid = node.pivot(index="row", columns="category", values="count").reindex(index=reps, columns=order).fillna(0)
+            sns.heatmap(grid.astype(int), ax=ax, annot=True, fmt="d", cmap="Blues", vmin=0, vmax=vmax,
+                        cbar=False, linewidths=0.5, linecolor="white", annot_kws={"size": 8})
+            ax.set_title(f"{model} · layer {layers[c]}")
+            ax.set_xlabel("attribute category" if r == len(models) - 1 else "")
+            ax.set_ylabel("representation" if c == 0 else "")
+            ax.tick_params(axis="x", rotation=35, labelsize=8)
+            for lab in ax.get_xticklabels():
+                lab.set_horizontalalignment("right")
+            ax.tick_params(axis="y", rotation=0, labelsize=8)
+    n = vmax
+    return fig, (f"How many of the {n} eGeMAPS attributes best explained (highest R²) fall in each category, "
+                 f"per model, layer and representation.")
+
+
+def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
+    probe, conf = tables["probe"], tables["confusion"]
+    model, layer = best_node(probe)
+    node = probe[(probe["model"] == model) & (probe["layer"] == layer)]
+    reps = [ORIGINAL]
+    sae = node[node["rep"] != ORIGINAL]
+    if not sae.empty:
+        reps.append(str(sae.loc[sae["sparsity"].idxmax(), "rep"]))
+    fig, axes = plt.subplots(1, len(reps), squeeze=False, figsize=(4.4 * len(reps) + 1.0, 4.6), layout="constrained")
+    accs = []
+    for ax, rep in zip(axes[0], reps):
+        cm = conf[(conf["model"] == model) & (conf["layer"] == layer) & (conf["rep"] == rep)]
+        classes = list(dict.fromkeys(cm["true"]))
+        counts = cm.pivot(index="true", columns="predicted", values="count").reindex(index=classes, columns=classes)
+        recall = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
+        acc = float(node.loc[node["rep"] == rep, "accuracy"].iloc[0])
+        accs.append(acc)
+        mesh = sns.heatmap(recall, ax=ax, annot=counts.to_numpy(), fmt="d", cmap="Blues", vmin=0, vmax=1,
+                           cbar=False, square=True, linewidths=0.4, linecolor="white", annot_kws={"size": 7})
+        ax.set_title(f"{model} · layer {layer} · {rep_label(rep)}\naccuracy {100 * acc:.1f} %")
+        ax.set_xlabel("predicted technique")
+        ax.set_ylabel("true technique")
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
+        for lab in ax.get_xticklabels():
+            lab.set_horizontalalignment("right")
+        ax.tick_params(axis="y", rotation=0, labelsize=7)
+    cbar = fig.colorbar(mesh.collections[0], ax=axes[0, -1], shrink=0.7)
+    cbar.set_label("recall (row share)")
+    cap = (f"Test confusion matrices (counts; colour: share of the true class) of the best node, {model} layer {layer} "
+           f"({100 * accs[0]:.1f} % with the original output")
+    cap += f", {100 * accs[1]:.1f} % with {rep_label(reps[1])} codes)." if len(reps) > 1 else ")."
+    return fig, cap
+
+
+def fig_effective(tables: dict) -> tuple[plt.Figure, str]:
+    att = tables["attributes"]
+    att = att[(att["target"] == "egemaps")].dropna(subset=["completeness", "effective_codes"]).copy()
+    if att.empty:
+        raise ReportInputError("attributes table has no defined eGeMAPS completeness; cannot draw the scatter")
+    att["representation"] = att["rep"].map(rep_label)
+    hue_order = list(dict.fromkeys(att.sort_values("sparsity", na_position="first")["representation"]))
+    models = _models(att)
+    fig, axes = plt.subplots(1, len(models), squeeze=False, sharey=True,
+                             figsize=(3.6 * len(models) + 0.8, 3.5), layout="constrained")
+    palette = dict(zip(hue_order, sns.color_palette("colorblind", len(hue_order))))
+    for ax, model in zip(axes[0], models):
+        part = att[att["model"] == model]
+        sns.scatterplot(data=part, x="effective_codes", y="completeness", hue="representation",
+                        hue_order=hue_order, palette=palette, s=14, alpha=0.7, linewidth=0, ax=ax, legend=False)
+        xmax = max(float(part["effective_codes"].max()), 2.0)
+        e = np.geomspace(1.0, xmax * 1.5, 100)
+        for n_codes in sorted(part["n_codes"].unique()):
+            ax.plot(e, 1 - np.log(e) / np.log(n_codes), color="0.4", lw=0.8, ls="--")
+            ax.annotate(f"N = {int(n_codes)}", (e[-1], 1 - np.log(e[-1]) / np.log(n_codes)), fontsize=7,
+                        color="0.25", ha="right", va="bottom", xytext=(0, 4), textcoords="offset points",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_title(model)
+        ax.set_xlabel("effective codes per attribute, exp(H)")
+        ax.set_ylabel("completeness (paper)")
+    handles = [Line2D([], [], color=palette[h], marker="o", ls="", ms=5, label=h) for h in hue_order]
+    handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label="1 − ln E / ln N"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    return fig, ("Completeness of every eGeMAPS attribute against its effective number of codes (all layers); "
+                 "dashed: 1 − ln E / ln N for each code count N, so at equal E a wider code scores higher.")
+
+
+def _npz_for(npz_paths: Iterable[Path | str], model: str, layer: int, rep: str) -> Path:
+    for p in npz_paths:
+        p = Path(p)
+        if p.stem == rep and p.parent.name == f"layer{layer}" and p.parent.parent.name == model:
+            return p
+    raise ReportInputError(f"no importance file results/disentangle/{model}/layer{layer}/{rep}.npz among the inputs")
+
+
+def fig_factor_importance(tables: dict, npz_paths: list[Path]) -> tuple[plt.Figure, str]:
+    dis = tables["disentanglement"]
+    fac = dis[(dis["target"] == "factors") & (dis["rep"] != ORIGINAL)]
+    if fac.empty:
+        raise ReportInputError("disentanglement table has no 'factors' rows: the factor figure needs the synthetic corpus")
+    best = fac.loc[fac["completeness_mean"].idxmax()]
+    model, layer, rep = str(best["model"]), int(best["layer"]), str(best["rep"])
+    panels = [(ORIGINAL, _npz_for(npz_paths, model, layer, ORIGINAL)), (rep, _npz_for(npz_paths, model, layer, rep))]
+    fig, axes = plt.subplots(len(panels), 1, squeeze=False, figsize=(10, 2.6 * len(panels) + 0.9), layout="constrained")
+    n_show = 40
+    for ax, (r, path) in zip(axes[:, 0], panels):
+        with np.load(path, allow_pickle=False) as z:
+            if "importance_factors" not in z:
+                raise ReportInputError(f"{path}: no importance_factors array (synthetic corpus only)")
+            imp = np.asarray(z["importance_factors"], dtype=float)
+            names = [str(a) for a in z["attributes_factors"]]
+        share = imp / np.maximum(imp.sum(axis=0, keepdims=True), 1e-12)  # each factor's distribution over codes
+        order = np.argsort(-imp.sum(axis=1))[:n_show]
+        order = order[imp[order].sum(axis=1) > 0]
+        order = order[np.lexsort((-share[order].max(axis=1), share[order].argmax(axis=1)))]  # block by factor
+        grid = pd.DataFrame(share[order].T, index=[n.removeprefix("factor_") for n in names],
+                            columns=[str(i) for i in order])
+        sns.heatmap(grid, ax=ax, cmap="viridis", vmin=0, cbar_kws={"label": "share of the factor's importance"})
+        ax.set_title(f"{model} · layer {layer} · {rep_label(r)}: {len(order)} codes with most importance "
+                     f"(of {imp.shape[0]})")
+        ax.set_xlabel("code index")
+        ax.set_ylabel("true factor")
+        ax.tick_params(axis="x", labelsize=6, rotation=90)
+        ax.tick_params(axis="y", labelsize=8, rotation=0)
+    return fig, (f"Lasso importance of codes for each true factor of the synthetic corpus, as each factor's share, "
+                 f"for the node with the most complete SAE codes ({model} layer {layer}, {rep_label(rep)}) and its "
+                 f"original output.")
+
+
+# ---------------------------------------------------------------- all together
+
+
+def make_figures(tables: dict[str, pd.DataFrame], npz_paths: Iterable[Path | str], out_dir: Path | str,
+                 synthetic: bool | None = None) -> dict[str, str]:
+    """Draw every figure into `out_dir` (PNG + PDF) and write captions.json; returns {name: caption}.
+
+    `synthetic` adds the true-factor figure; by default it is drawn when the
+    tables hold a 'factors' target.
+    """
+    _theme()
+    out_dir = Path(out_dir)
+    npz_paths = [Path(p) for p in npz_paths]
+    if synthetic is None:
+        synthetic = "factors" in set(tables["disentanglement"].get("target", []))
+    makers = {
+        "probe_accuracy_vs_sparsity": fig_probe,
+        "fvu_vs_sparsity": fig_fvu,
+        "r2_vs_sparsity": fig_r2,
+        "completeness_vs_sparsity": fig_completeness,
+        "category_counts": fig_categories,
+        "confusion_best_node": fig_confusion,
+        "completeness_vs_effective_codes": fig_effective,
+    }
+    assert tuple(makers) == FIGURES
+    captions = {}
+    for name, maker in makers.items():
+        fig, captions[name] = maker(tables)
+        _save(fig, out_dir, name)
+    if synthetic:
+        (name,) = SYNTHETIC_FIGURES
+        fig, captions[name] = fig_factor_importance(tables, npz_paths)
+        _save(fig, out_dir, name)
+    write_text(out_dir / "captions.json", json.dumps(captions, indent=1, ensure_ascii=False) + "\n")
+    return captions

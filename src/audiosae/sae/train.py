@@ -1,0 +1,282 @@
+"""Train one SAE on one layer of an embeddings store; evaluate it; write its outputs.
+
+The vectors come from the Zarr store the extraction stage wrote (no encoder runs
+here). Training uses the train split, keeps the epoch with the lowest valid MSE,
+and is seeded: one ``torch.Generator`` draws the initial weights and then every
+epoch's batch order, so two runs on CPU give bitwise-identical weights.
+
+With ``normalize_inputs``, the train split's per-dimension mean and std are
+stored in the SAE and applied in training and evaluation alike; the loss, the
+valid MSE that selects the epoch, and every metric are measured in that
+normalised space. Without it (the paper) that space is the original one.
+
+Outputs (one directory per (model, layer, sparsity)) are first written into a
+hidden temporary sibling and renamed into place at the end, metrics.json last,
+so a killed job leaves nothing that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from audiosae import store as zstore
+from audiosae.config import ConfigError
+from audiosae.sae.metrics import SplitMetrics
+from audiosae.sae.model import SAEConfig, SAEOutput, SparseAutoencoder
+from audiosae.sae.sizes import k_for, latent_count
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class SAEPaths:
+    """The four outputs of one train_sae job."""
+
+    weights: Path
+    config: Path
+    metrics: Path
+    latents: Path
+
+    def __post_init__(self) -> None:
+        for name in ("weights", "config", "metrics", "latents"):
+            setattr(self, name, Path(getattr(self, name)))
+
+    @classmethod
+    def in_dir(cls, directory: Path | str) -> "SAEPaths":
+        d = Path(directory)
+        return cls(d / "sae.safetensors", d / "config.json", d / "metrics.json", d / "latents.zarr")
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_valid_mse: float = math.inf
+    epochs_run: int = 0
+
+
+def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> ConfigError:
+    """The error audiosae.config raises before any job runs, for models whose width is known only now."""
+    return ConfigError(
+        f"config key 'sae.sparsities': model '{model}', layer {layer}, sparsity {sparsity} gives "
+        f"k = int((1 - {sparsity}) * {n_latents}) = 0 active codes; lower the sparsity or raise sae.dim"
+    )
+
+
+def make_config(input_dim: int, sparsity: float, *, dim: int | str = 2048, arch: str = "topk",
+                pre_bias: bool = False, unit_norm_decoder: bool = False, auxk: float = 0.0,
+                auxk_k: int = 256, l1: float = 1e-3, normalize_inputs: bool = False,
+                dead_after: int | None = None, model: str = "?", layer: int = -1) -> SAEConfig:
+    """The SAEConfig for a layer of width `input_dim` at a target sparsity (ConfigError if k = 0)."""
+    n = latent_count(dim, input_dim)
+    k = k_for(sparsity, n)
+    if k == 0:
+        raise zero_k_error(model, layer, sparsity, n)
+    return SAEConfig(input_dim=input_dim, n_latents=n, k=k, arch=arch, pre_bias=pre_bias,
+                     unit_norm_decoder=unit_norm_decoder, auxk=float(auxk), auxk_k=auxk_k, l1=float(l1),
+                     normalize_inputs=normalize_inputs, dead_after=dead_after)
+
+
+def prepare(sae: SparseAutoencoder, train_x: torch.Tensor) -> None:
+    """Input statistics and pre-bias from the train split (what "fit on train" means here)."""
+    x = train_x.double()
+    sae.set_input_stats(x.mean(0).float(), x.std(0, unbiased=False).float())
+    sae.init_pre_bias(sae.normalize(train_x).double().mean(0).float())
+
+
+def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
+    """One optimiser step on one batch (in training mode)."""
+    optimizer.zero_grad(set_to_none=True)
+    out = sae(batch)
+    out.total.backward()
+    if sae.cfg.unit_norm_decoder:
+        sae.remove_parallel_grad_()
+    optimizer.step()
+    if sae.cfg.unit_norm_decoder:
+        sae.normalize_decoder_()
+    return out
+
+
+@torch.no_grad()
+def mean_mse(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 1024) -> float:
+    """MSE per element over all of `x` (normalised space), the model in evaluation mode."""
+    was_training = sae.training
+    sae.eval()
+    sq = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start:start + batch_size]
+        recon = sae.decode_normalised(sae.encode(xb))
+        sq += float((recon - sae.normalize(xb)).double().pow(2).sum())
+    sae.train(was_training)
+    return sq / max(x.numel(), 1)
+
+
+def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *, lr: float = 1e-3,
+        batch_size: int = 16, epochs: int = 100, patience: int | None = None,
+        generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
+    """Adam on shuffled train batches; afterwards `sae` holds the weights of the best valid-MSE epoch.
+
+    `train_x` and `valid_x` already live on the SAE's device. `patience`: stop after
+    that many epochs without a better valid MSE (None: run every epoch).
+    """
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+    result = FitResult()
+    best_state = None
+    n = train_x.shape[0]
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
+               mininterval=5.0)
+    for epoch in bar:
+        sae.train()
+        order = torch.randperm(n, generator=generator).to(train_x.device)
+        sq = 0.0
+        for start in range(0, n, batch_size):
+            batch = train_x[order[start:start + batch_size]]
+            out = train_step(sae, optimizer, batch)
+            sq += float(out.mse.detach()) * batch.numel()
+        train_mse = sq / train_x.numel()
+        valid_mse = mean_mse(sae, valid_x)
+        result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid_mse})
+        result.epochs_run = epoch
+        if valid_mse < result.best_valid_mse:
+            result.best_valid_mse, result.best_epoch = valid_mse, epoch
+            best_state = {k: v.detach().clone() for k, v in sae.state_dict().items()}
+        dead = float(sae.dead_mask().float().mean()) if sae.cfg.dead_after else float("nan")
+        msg = (f"epoch {epoch}/{epochs}: train_mse {train_mse:.6g} valid_mse {valid_mse:.6g} "
+               f"best {result.best_valid_mse:.6g} (epoch {result.best_epoch})")
+        if not math.isnan(dead):
+            msg += f" dead {dead:.3f}"
+        if progress:
+            tqdm.write(msg, file=sys.stderr)
+        if patience is not None and epoch - result.best_epoch >= patience:
+            if progress:
+                tqdm.write(f"no better valid MSE for {patience} epochs: stopping", file=sys.stderr)
+            break
+    if best_state is not None:
+        sae.load_state_dict(best_state)
+    sae.eval()
+    return result
+
+
+def _read_split(store: Path, array: str, split: str) -> np.ndarray:
+    values, _ = zstore.read_split(store, array, split)
+    return values
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _publish(src: Path, dst: Path) -> None:
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+
+
+def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: SAEPaths,
+              dim: int | str = 2048, arch: str = "topk", pre_bias: bool = False,
+              unit_norm_decoder: bool = False, auxk: float = 0.0, auxk_k: int = 256, l1: float = 1e-3,
+              normalize_inputs: bool = False, lr: float = 1e-3, batch_size: int = 16, epochs: int = 100,
+              patience: int | None = None, seed: int = 42, device: torch.device | str = "auto",
+              chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True) -> dict:
+    """Train, select, evaluate and write one SAE for array `layer{layer}` of `store`; returns metrics.json's dict."""
+    t0 = time.perf_counter()
+    store = Path(store)
+    array = f"layer{layer}"
+    sparsity = float(sparsity)
+    if not isinstance(device, torch.device):
+        from audiosae.devices import resolve_device
+
+        device = resolve_device(device)
+
+    train_np = _read_split(store, array, "train")
+    valid_np = _read_split(store, array, "valid")
+    for split, values in (("train", train_np), ("valid", valid_np)):
+        if len(values) == 0:
+            raise ValueError(f"store {store} has no {split} items; the SAE needs train and valid rows "
+                             f"(check the manifest's split column)")
+    input_dim = train_np.shape[1]
+    cfg = make_config(input_dim, sparsity, dim=dim, arch=arch, pre_bias=pre_bias,
+                      unit_norm_decoder=unit_norm_decoder, auxk=auxk, auxk_k=auxk_k, l1=l1,
+                      normalize_inputs=normalize_inputs, dead_after=len(train_np), model=model, layer=layer)
+    print(f"train_sae: {model} layer {layer} sparsity {sparsity}: input_dim {input_dim}, "
+          f"n_latents {cfg.n_latents}, k {cfg.k}, arch {cfg.arch}, {len(train_np)} train / "
+          f"{len(valid_np)} valid items, device {device}", file=sys.stderr)
+
+    generator = torch.Generator().manual_seed(seed)
+    sae = SparseAutoencoder(cfg, generator=generator)
+    train_x = torch.from_numpy(train_np).to(device)
+    valid_x = torch.from_numpy(valid_np).to(device)
+    del train_np, valid_np
+    prepare(sae, train_x.cpu())
+    sae.to(device)
+    result = fit(sae, train_x, valid_x, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience,
+                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}")
+    del train_x, valid_x
+
+    tmp = outputs.metrics.parent / f".{outputs.metrics.parent.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        index = zstore.read_index(store)
+        split_of = index["split"].to_numpy()
+        stats = {s: SplitMetrics(cfg.n_latents) for s in SPLITS}
+        attrs = {"model": model, "layer": layer, "sparsity": sparsity, "k": cfg.k, "n_latents": cfg.n_latents,
+                 "input_dim": input_dim, "arch": cfg.arch, "source_store": str(store), "source_array": array,
+                 "sae_config": cfg.to_dict()}
+        with torch.no_grad(), zstore.writing(tmp / "latents.zarr", index, attrs) as writer:
+            writer.create("codes", cfg.n_latents)
+            for start, block in zstore.iter_rows(store, array, chunk_rows):
+                x = torch.from_numpy(block).to(device)
+                codes = sae.encode(x)
+                recon_n = sae.decode_normalised(codes)
+                x_n = sae.normalize(x)
+                writer.write_rows("codes", start, codes.cpu().numpy())
+                rows = split_of[start:start + len(block)]
+                for split in SPLITS:
+                    mask = torch.from_numpy(rows == split).to(device)
+                    if bool(mask.any()):
+                        stats[split].update(x_n[mask], recon_n[mask], codes[mask])
+        dead = stats["train"].dead_fraction()
+        splits = {}
+        for split in SPLITS:
+            splits[split] = {**stats[split].result(), "dead_fraction": dead}
+        metrics = {
+            "model": model, "layer": layer, "sparsity": sparsity, "k": cfg.k, "n_latents": cfg.n_latents,
+            "input_dim": input_dim, "arch": cfg.arch, "seed": seed, "device": str(device),
+            "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+            "wall_time_s": round(time.perf_counter() - t0, 3), "history": result.history, "splits": splits,
+        }
+        training = {"model": model, "layer": layer, "sparsity": sparsity, "store": str(store), "dim": dim,
+                    "lr": lr, "batch_size": batch_size, "epochs": epochs, "patience": patience, "seed": seed}
+        sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
+        (tmp / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
+
+        for name, dst in (("latents.zarr", outputs.latents), ("sae.safetensors", outputs.weights),
+                          ("config.json", outputs.config), ("metrics.json", outputs.metrics)):
+            Path(dst).parent.mkdir(parents=True, exist_ok=True)
+            _publish(tmp / name, Path(dst))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    splits_msg = ", ".join(f"{s} fvu {splits[s]['fvu']:.4g}" for s in SPLITS)
+    print(f"train_sae: best epoch {result.best_epoch} of {result.epochs_run}; {splits_msg}; "
+          f"dead {dead:.3f}; {metrics['wall_time_s']} s", file=sys.stderr)
+    return metrics

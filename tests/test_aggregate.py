@@ -1,0 +1,147 @@
+"""Tables of the report stage, built from a small fake results tree."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from fake_results import MODELS, SPARSITIES, write_fake_results
+
+from audiosae.report import TABLES
+from audiosae.report.aggregate import ReportInputError, build_tables, markdown, write_tables
+
+N_NODES = sum(len(layers) for layers in MODELS.values())
+N_REPS = 1 + len(SPARSITIES)
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fake_results")
+    paths = write_fake_results(root)
+    tables = write_tables(paths["metrics"], paths["probes"], paths["disentangle"], root / "results/tables")
+    return root, paths, tables
+
+
+def test_every_table_written_as_csv_and_markdown(fake):
+    root, _, tables = fake
+    assert tuple(tables) == TABLES
+    for name in TABLES:
+        csv = root / f"results/tables/{name}.csv"
+        md = root / f"results/tables/{name}.md"
+        assert csv.exists() and md.exists(), name
+        assert len(pd.read_csv(csv)) == len(tables[name]) > 0
+        assert md.read_text().startswith("| model")
+    assert "±" in (root / "results/tables/disentanglement.md").read_text()
+
+
+def test_one_row_per_model_layer_rep(fake):
+    _, _, t = fake
+    probe, rec, dis = t["probe"], t["reconstruction"], t["disentanglement"]
+    assert len(probe) == N_NODES * N_REPS
+    assert not probe.duplicated(["model", "layer", "rep"]).any()
+    assert len(rec) == N_NODES * len(SPARSITIES)  # SAEs only: the original has nothing to reconstruct
+    assert set(rec["rep"]) == {f"sae{s}" for s in SPARSITIES}
+    assert len(dis) == N_NODES * N_REPS * 2  # egemaps and factors (synthetic corpus)
+    assert not dis.duplicated(["model", "layer", "rep", "target"]).any()
+    # order: models as given, layers ascending, original first then sparsity ascending
+    first = probe.iloc[:N_REPS]
+    assert list(first["rep"]) == ["original"] + [f"sae{s}" for s in SPARSITIES]
+    assert list(dict.fromkeys(probe["model"])) == list(MODELS)
+    assert first["sparsity"].isna().iloc[0] and list(first["sparsity"].iloc[1:]) == [float(s) for s in SPARSITIES]
+
+
+def test_probe_differences_to_original(fake):
+    _, paths, t = fake
+    raw = {(d["model"], d["layer"], d["rep"]): d for d in (json.loads(p.read_text()) for p in paths["probes"])}
+    for _, row in t["probe"].iterrows():
+        orig = raw[row["model"], row["layer"], "original"]
+        for m in ("accuracy", "balanced_accuracy", "macro_f1"):
+            assert row[f"delta_{m}"] == pytest.approx(raw[row["model"], row["layer"], row["rep"]][m] - orig[m])
+    assert (t["probe"].loc[t["probe"]["rep"] == "original", "delta_accuracy"] == 0).all()
+
+
+def test_disentanglement_values_and_differences(fake):
+    _, paths, t = fake
+    dis = t["disentanglement"]
+    d = json.loads(paths["disentangle"][1].read_text())  # crepe layer 1 sae0.5
+    o = json.loads(paths["disentangle"][0].read_text())  # its original
+    row = dis[(dis["model"] == d["model"]) & (dis["layer"] == d["layer"]) & (dis["rep"] == d["rep"])
+              & (dis["target"] == "egemaps")].iloc[0]
+    tr, otr = d["targets"]["egemaps"]["top_r2"], o["targets"]["egemaps"]["top_r2"]
+    assert row["r2_mean"] == pytest.approx(tr["r2_mean"])
+    assert row["completeness_std"] == pytest.approx(tr["completeness_std"])
+    assert row["delta_completeness_mean"] == pytest.approx(tr["completeness_mean"] - otr["completeness_mean"])
+    assert row["delta_effective_codes_mean"] == pytest.approx(
+        d["targets"]["egemaps"]["effective_codes_mean"] - o["targets"]["egemaps"]["effective_codes_mean"])
+    assert row["n_undefined"] == 1 and row["undefined_attributes"] == d["targets"]["egemaps"]["undefined_attributes"][0]
+
+
+def test_reconstruction_columns(fake):
+    _, paths, t = fake
+    rec = t["reconstruction"]
+    for split in ("valid", "test"):
+        for m in ("mse", "fvu", "cosine", "l0", "dead_fraction"):
+            assert rec[f"{split}_{m}"].notna().all()
+    d = json.loads(paths["metrics"][0].read_text())
+    assert rec.iloc[0]["test_fvu"] == pytest.approx(d["splits"]["test"]["fvu"])
+    assert rec.iloc[0]["k"] == d["k"]
+
+
+def test_factors_and_categories(fake):
+    _, _, t = fake
+    fac, cats = t["factors"], t["categories"]
+    per = fac.groupby(["model", "layer", "rep", "target", "ranking"]).size()
+    assert set(per.xs("egemaps", level="target")) == {10}
+    assert set(fac["ranking"]) == {"r2", "completeness"}
+    sums = cats.groupby(["model", "layer", "rep", "target", "ranking"])["count"].sum()
+    assert (sums == per.reindex(sums.index)).all()  # counts add up to the top-n
+    eg = cats[cats["target"] == "egemaps"]
+    assert list(dict.fromkeys(eg["category"]))[:2] == ["formants", "pitch"]  # the paper's order
+
+
+def test_confusion_long_format(fake):
+    _, paths, t = fake
+    conf = t["confusion"]
+    d = json.loads(paths["probes"][0].read_text())
+    cell = conf[(conf["model"] == d["model"]) & (conf["layer"] == d["layer"]) & (conf["rep"] == d["rep"])]
+    assert len(cell) == len(d["classes"]) ** 2
+    assert cell["count"].sum() == np.asarray(d["confusion_matrix"]).sum()
+
+
+def test_missing_original_is_an_error(fake):
+    _, paths, _ = fake
+    probes = [p for p in paths["probes"] if not (p.stem == "original" and p.parent.name == "layer5")]
+    with pytest.raises(ReportInputError, match="no 'original' result for model=crepe, layer=5"):
+        build_tables(paths["metrics"], probes, paths["disentangle"])
+
+
+def test_bad_inputs_name_the_file(fake, tmp_path):
+    _, paths, _ = fake
+    bad = tmp_path / "results/probe/crepe/layer1/original.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    with pytest.raises(ReportInputError, match="original.json: not valid JSON"):
+        build_tables(paths["metrics"], [bad], [])
+    moved = tmp_path / "results/probe/crepe/layer5/sae0.5.json"
+    moved.parent.mkdir(parents=True)
+    shutil.copy(paths["probes"][1], moved)  # crepe layer 1's file under layer 5
+    with pytest.raises(ReportInputError, match="mislabelled"):
+        build_tables([], [moved], [])
+    with pytest.raises(ReportInputError, match="two probe results"):
+        build_tables([], [paths["probes"][0], paths["probes"][0]], [])
+    d = json.loads(paths["metrics"][0].read_text())
+    del d["splits"]["test"]
+    broken = tmp_path / "metrics.json"
+    broken.write_text(json.dumps(d))
+    with pytest.raises(ReportInputError, match="no 'test' entry"):
+        build_tables([broken], [], [])
+
+
+def test_markdown_merges_std():
+    df = pd.DataFrame({"model": ["m"], "layer": [1], "accuracy": [0.5], "accuracy_std": [0.01],
+                       "r2_mean": [0.8], "r2_std": [float("nan")]})
+    md = markdown(df)
+    assert "0.500 ± 0.010" in md and "| r2 " in md and "0.800 |" in md and "accuracy_std" not in md

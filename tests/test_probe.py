@@ -1,0 +1,140 @@
+"""Linear probes: learning, determinism, metrics and the JSON document."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audiosae import probe as P
+from audiosae.jsonio import write_json
+from audiosae.store import write_store
+
+CLASSES = ["belt", "breathy", "spoken", "vibrato"]
+
+
+def _data(n_per_class=30, dim=16, noise=0.1, seed=0, crops=1):
+    """Gaussian blobs around one random centre per class; returns ProbeData."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(CLASSES), dim)) * 3
+    x, y = {}, {}
+    for split, n in (("train", n_per_class * crops), ("valid", n_per_class // 2), ("test", n_per_class // 2)):
+        labels = np.repeat(np.arange(len(CLASSES)), n)
+        x[split] = (centres[labels] + noise * rng.normal(size=(len(labels), dim)) * 3).astype(np.float32)
+        y[split] = labels
+    return P.ProbeData(x=x, y=y, classes=list(CLASSES))
+
+
+def test_probe_learns_a_separable_problem():
+    doc = P.run_probe(_data(), epochs=25, batch_size=16, lr=1e-2, seeds=[0])
+    assert doc["accuracy"] >= 0.98
+    assert doc["balanced_accuracy"] >= 0.98 and doc["macro_f1"] >= 0.98
+    assert np.trace(np.array(doc["confusion_matrix"])) == doc["n_test"] * doc["accuracy"]
+
+
+def test_probe_beats_chance_on_noisy_data():
+    doc = P.run_probe(_data(noise=1.0, seed=1), epochs=30, batch_size=16, lr=1e-2, seeds=[0])
+    assert doc["majority_class_accuracy"] == pytest.approx(0.25)
+    assert 0.4 < doc["accuracy"]
+
+
+def test_probe_is_deterministic_for_a_seed():
+    data = _data(noise=1.5, seed=2)
+    a = P.run_probe(data, epochs=8, seeds=[5])
+    b = P.run_probe(data, epochs=8, seeds=[5])
+    assert a["history"] == b["history"]
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    c = P.run_probe(data, epochs=8, seeds=[6])
+    assert c["history"] != a["history"]
+
+
+def test_best_epoch_is_the_lowest_valid_loss_and_patience_stops():
+    data = _data(noise=2.0, seed=3)
+    doc = P.run_probe(data, epochs=40, lr=5e-2, seeds=[0])
+    losses = [h["valid_loss"] for h in doc["history"]]
+    assert doc["best_epoch"] == 1 + int(np.argmin(losses))
+    short = P.run_probe(data, epochs=40, lr=5e-2, patience=2, seeds=[0])
+    assert len(short["history"]) <= 40
+    assert len(short["history"]) - short["best_epoch"] <= 2
+
+
+def test_seed_spread_is_null_with_one_seed_and_sample_std_with_more():
+    data = _data(noise=1.5, seed=4)
+    one = P.run_probe(data, epochs=5, seeds=[1])
+    assert one["accuracy_std"] is None and one["macro_f1_std"] is None
+    two = P.run_probe(data, epochs=5, seeds=[1, 2])
+    accs = [s["accuracy"] for s in two["per_seed"]]
+    assert two["accuracy"] == pytest.approx(np.mean(accs))
+    assert two["accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
+    assert two["seeds"] == [1, 2]
+
+
+def test_metrics_ignore_classes_absent_from_test():
+    m = P.classification_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+    assert np.isnan(m["per_class_recall"]["c"])
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
+
+
+def _store(tmp_path, rng, dim=8):
+    rows = []
+    for split, n in (("train", 12), ("valid", 4), ("test", 4)):
+        for c in CLASSES:
+            for i in range(n // 4 * 2):
+                rows.append({"clip_id": f"{split}_{c}_{i}", "split": split, "technique": c})
+    manifest = pd.DataFrame(rows)
+    index = pd.concat([manifest.assign(crop=0), manifest[manifest.split == "train"].assign(crop=1)])
+    index = index.reset_index(drop=True)
+    centres = rng.normal(size=(len(CLASSES), dim)) * 3
+    labels = index["technique"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    values = centres[labels] + 0.2 * rng.normal(size=(len(index), dim))
+    write_store(tmp_path / "emb.zarr", {"layer2": values}, index[["clip_id", "split", "crop"]])
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    return tmp_path / "emb.zarr", tmp_path / "manifest.csv", manifest
+
+
+def test_probe_from_store_writes_the_contract(tmp_path):
+    store, man, manifest = _store(tmp_path, np.random.default_rng(0))
+    data = P.load_probe_data(store, "layer2", man, CLASSES)
+    assert len(data.y["train"]) == 2 * (manifest.split == "train").sum()  # every cached crop
+    assert len(data.y["test"]) == (manifest.split == "test").sum()
+    doc = P.run_probe(data, epochs=15, lr=1e-2, seeds=[42], model="m", layer=2, rep="original")
+    write_json(tmp_path / "out.json", doc)
+    d = json.loads((tmp_path / "out.json").read_text())
+    for key in ("model", "layer", "rep", "classes", "accuracy", "balanced_accuracy", "macro_f1", "accuracy_std",
+                "balanced_accuracy_std", "macro_f1_std", "per_class_recall", "confusion_matrix", "best_epoch",
+                "seeds", "n_train", "n_valid", "n_test", "input_dim", "history"):
+        assert key in d, key
+    assert d["classes"] == CLASSES and d["input_dim"] == 8 and d["layer"] == 2
+    assert set(d["per_class_recall"]) == set(CLASSES)
+    assert set(d["history"][0]) == {"epoch", "train_loss", "valid_loss", "valid_accuracy"}
+    assert d["accuracy"] > 0.9
+
+
+def test_probe_refuses_unknown_techniques_and_stale_stores(tmp_path):
+    store, man, manifest = _store(tmp_path, np.random.default_rng(1))
+    with pytest.raises(P.ProbeError, match="data.techniques"):
+        P.load_probe_data(store, "layer2", man, CLASSES[:3])
+    stale = manifest.copy()
+    stale.loc[0, "split"] = "valid"
+    stale.to_csv(tmp_path / "stale.csv", index=False)
+    with pytest.raises(P.ProbeError, match="stale"):
+        P.load_probe_data(store, "layer2", tmp_path / "stale.csv", CLASSES)
+
+
+# ---------------------------------------------------------------- the tiny study
+
+
+@pytest.mark.workflow
+def test_demo_probe_on_original_beats_chance(demo_run):
+    accs = {}
+    for path in sorted((demo_run / "results/probe").glob("*/layer*/original.json")):
+        d = json.loads(path.read_text())
+        accs[(d["model"], d["layer"])] = d["accuracy"]
+    assert accs, "no probe results"
+    chance = 1 / 10
+    assert max(accs.values()) >= 3 * chance, accs
+    assert all(a > chance for a in accs.values()), accs

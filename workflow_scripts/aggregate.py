@@ -1,0 +1,10 @@
+import sys; sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: E702
+
+from pathlib import Path
+
+from audiosae.report.aggregate import write_tables
+
+out_dir = Path(snakemake.output.csv[0]).parent
+tables = write_tables(snakemake.input.metrics, snakemake.input.probes, snakemake.input.disentangle, out_dir)
+for name, df in tables.items():
+    print(f"{out_dir / name}.csv: {len(df)} rows", file=sys.stderr)

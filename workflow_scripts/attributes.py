@@ -1,0 +1,20 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from audiosae.attributes import compute_attributes, write_parquet
+from audiosae.data.manifest import read_manifest
+
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+corpus = Path(snakemake.input.corpus)
+factors_csv = corpus / "factors.csv"  # only the synthetic corpus has one
+factors = pd.read_csv(factors_csv) if factors_csv.exists() else None
+table = compute_attributes(read_manifest(snakemake.input.manifest), snakemake.params.crop_seconds,
+                           snakemake.params.attributes_on, factors=factors, corpus_root=corpus,
+                           workers=snakemake.threads)
+write_parquet(table, snakemake.output[0])

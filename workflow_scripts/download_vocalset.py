@@ -1,0 +1,8 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from audiosae.data.download import fetch_and_extract
+
+p = snakemake.params
+fetch_and_extract(p.url, p.archive, snakemake.output[0], md5=p.md5, size=p.size)
