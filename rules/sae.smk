@@ -23,5 +23,7 @@ rule train_sae:
         "results/logs/train_sae/{model}/layer{layer}/sparsity{sparsity}.log",
     benchmark:
         "results/benchmarks/rules/train_sae/{model}/layer{layer}/sparsity{sparsity}.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/train_sae.py"

@@ -41,7 +41,7 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: 
     workdir.mkdir(parents=True, exist_ok=True)
     cfg_path = write_config(workdir, config if config is not None else tiny_config())
     cmd = [SNAKEMAKE, "-s", str(snakefile or REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg_path),
-           "--cores", str(cores), "--resources", "gpu=1", *args]
+           "--resources", "gpu=1", "--cores", str(cores), *args]
     full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
     if check and proc.returncode != 0:

@@ -87,9 +87,16 @@ def _target(rng, attrs, n_codes, sae: bool, early: bool, top_n=10):
     }
 
 
-def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True) -> dict[str, list[Path]]:
-    """Write the fake tree under `root` (a workdir); returns the input lists of the aggregate rule."""
+def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, models: dict | None = None,
+                       sparsities: list[str] | None = None, widths: dict | None = None) -> dict[str, list[Path]]:
+    """Write the fake tree under `root` (a workdir); returns the input lists of the aggregate rule.
+
+    Defaults: MODELS, SPARSITIES and WIDTH above; `widths` maps (model, layer) to the layer's width.
+    """
     root = Path(root)
+    MODELS = models or globals()["MODELS"]  # noqa: N806
+    SPARSITIES = sparsities or globals()["SPARSITIES"]  # noqa: N806
+    WIDTH = widths or globals()["WIDTH"]  # noqa: N806
     rng = np.random.default_rng(seed)
     out: dict[str, list[Path]] = {"metrics": [], "probes": [], "disentangle": [], "npz": [], "stores": []}
     n_per_class = 4

@@ -130,11 +130,11 @@ def test_probe_refuses_unknown_techniques_and_stale_stores(tmp_path):
 
 @pytest.mark.workflow
 def test_demo_probe_on_original_beats_chance(demo_run):
-    accs = {}
+    """Every model's best original layer (CREPE included) at least doubles chance (10 classes: 10 %)."""
+    best = {}
     for path in sorted((demo_run / "results/probe").glob("*/layer*/original.json")):
         d = json.loads(path.read_text())
-        accs[(d["model"], d["layer"])] = d["accuracy"]
-    assert accs, "no probe results"
-    chance = 1 / 10
-    assert max(accs.values()) >= 3 * chance, accs
-    assert all(a > chance for a in accs.values()), accs
+        chance = 1 / len(d["classes"])
+        best[d["model"]] = max(best.get(d["model"], 0.0), d["accuracy"])
+    assert "crepe" in best, best
+    assert all(acc >= 2 * chance for acc in best.values()), best

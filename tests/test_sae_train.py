@@ -39,7 +39,7 @@ def sparse_data(n: int, atoms: np.ndarray, active: int, seed: int) -> np.ndarray
     return (coef @ atoms).astype(np.float32)
 
 
-def dictionary(m: int = 24, d: int = 16, seed: int = 0) -> np.ndarray:
+def dictionary(m: int = 16, d: int = 16, seed: int = 0) -> np.ndarray:
     atoms = np.random.default_rng(seed).standard_normal((m, d))
     return atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
 

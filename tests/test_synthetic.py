@@ -85,12 +85,13 @@ def hnr_db(x: np.ndarray) -> float:
     return 10 * np.log10((1 - a) / a)
 
 
-def cents_track(x: np.ndarray, trim_s: float = 0.25):
+def cents_track(x: np.ndarray, trim_s: float = 0.25, **yin_args):
     """(frame rate, cents around the median f0) over the sounding middle of a clip, gaps interpolated."""
-    times, f0, ap, rms = yin(x, S.SR)
+    times, f0, ap, rms = yin(x, S.SR, **yin_args)
     keep = active(rms) & (times > times[active(rms)][0] + trim_s) & (times < times[active(rms)][-1] - trim_s)
     good = keep & (ap < 0.25)
     cents = 1200 * np.log2(f0 / np.median(f0[good]))
+    good &= np.abs(cents) < 600  # octave errors of the tracker, not the singer
     idx = np.flatnonzero(keep)
     track = np.interp(idx, np.flatnonzero(good), cents[good])
     return 1 / (times[1] - times[0]), track - np.polyval(np.polyfit(idx, track, 1), idx)
@@ -100,10 +101,11 @@ def db(x: np.ndarray) -> float:
     return 20 * np.log10(np.sqrt(np.mean(np.square(x))))
 
 
-def high_band_share(x: np.ndarray, cutoff: float = 2000.0) -> float:
+def high_band_ratio(x: np.ndarray) -> float:
+    """Energy in 2-5 kHz over energy below 1 kHz: how bright a voice sounds."""
     spec = np.abs(np.fft.rfft(x)) ** 2
     freqs = np.fft.rfftfreq(len(x), 1 / S.SR)
-    return float(spec[freqs > cutoff].sum() / spec.sum())
+    return float(spec[(freqs > 2000) & (freqs < 5000)].sum() / spec[freqs < 1000].sum())
 
 
 # ---------------------------------------------------------------- clips
@@ -147,20 +149,29 @@ def test_vibrato_is_a_5_to_7_hz_pitch_modulation_of_30_to_100_cents(clips, name)
 @pytest.mark.parametrize("name", SINGERS)
 def test_trill_alternates_between_two_notes_1_to_2_semitones_apart(clips, name):
     wave, f = clips[name, "trill"]
-    rate, cents = cents_track(wave)
-    extent = np.percentile(cents, 95) - np.percentile(cents, 5)
-    assert 80 <= extent <= 230 and abs(extent / (2 * f["vibrato_depth_cents"]) - 1) < 0.2
+    # A short window, so that the tracker follows the jumps between the two notes.
+    rate, cents = cents_track(wave, win_s=0.025, fmin=80.0)
+    low, high = np.percentile(cents, [5, 95])
+    assert 80 <= high - low <= 230 and abs((high - low) / (2 * f["vibrato_depth_cents"]) - 1) < 0.2
     measured_rate, _ = peak_frequency(cents, rate, 2.0, 15.0)
     assert abs(measured_rate - f["vibrato_rate_hz"]) < 0.5
-    # Two notes, not a sine: most of the time is spent near one of the two pitches.
-    near_a_note = np.abs(cents - np.median(cents)) > 0.3 * extent
-    assert near_a_note.mean() > 0.65
+
+    def time_near_the_two_notes(c):
+        lo, hi = np.percentile(c, [5, 95])
+        return np.mean(np.abs(c - (lo + hi) / 2) > 0.3 * (hi - lo))
+
+    # Two notes, not a sine: most of the time is spent on one pitch or the other.
+    _, vibrato = cents_track(clips[name, "vibrato"][0], win_s=0.025, fmin=80.0)
+    assert time_near_the_two_notes(cents) > 0.68
+    assert time_near_the_two_notes(cents) > time_near_the_two_notes(vibrato) + 0.1
 
 
 @pytest.mark.parametrize("name", SINGERS)
 def test_vocal_fry_is_low_and_irregular(clips, name):
     wave, f = clips[name, "vocal_fry"]
-    _, f0, ap, rms = yin(wave, S.SR)
+    # A 400 Hz low-pass first, as for any low voice: the formants ring far longer than a fry pulse lasts
+    # relative to its period, and would otherwise pass for the pitch.
+    _, f0, ap, rms = yin(sosfiltfilt(butter(4, 400.0, fs=S.SR, output="sos"), wave), S.SR)
     assert 35 <= np.median(f0[active(rms)]) < 100 and f["f0_hz"] < 100
     assert hnr_db(wave) < hnr_db(clips[name, "straight"][0]) - 5
 
@@ -180,7 +191,7 @@ def test_lip_trill_flutters_at_20_to_30_hz(clips, name):
     env = envelope(clips[name, "lip_trill"][0], S.SR)[250:-250]
     freq, share = peak_frequency(env, 500, 3.0, 45.0)
     _, straight_share = peak_frequency(envelope(clips[name, "straight"][0], S.SR)[250:-250], 500, 3.0, 45.0)
-    assert 20.0 <= freq <= 30.0 and share > 5 * straight_share
+    assert 20.0 <= freq <= 30.0 and share > 3 * straight_share
 
 
 @pytest.mark.parametrize("name", SINGERS)
@@ -194,10 +205,16 @@ def test_trillo_repeats_the_note_with_deep_amplitude_dips(clips, name):
 
 
 @pytest.mark.parametrize("name", SINGERS)
-def test_belt_is_louder_and_brighter_than_straight(clips, name):
-    belt, straight = clips[name, "belt"][0], clips[name, "straight"][0]
-    assert db(belt) > db(straight) + 4
-    assert high_band_share(belt) > 2 * high_band_share(straight)
+def test_belt_is_louder_and_brighter_than_straight(name):
+    singer = S.make_singer(name, seed=3)
+    brighter = []
+    for k, vowel in enumerate(S.VOWELS):
+        belt, _ = S.synthesize_clip(singer, "belt", "long_tones", vowel, 1.0, np.random.default_rng([4, k]))
+        straight, _ = S.synthesize_clip(singer, "straight", "long_tones", vowel, 1.0, np.random.default_rng([4, k]))
+        assert db(belt) > db(straight) + 4
+        brighter.append(10 * np.log10(high_band_ratio(belt) / high_band_ratio(straight)))
+    # Averaged over the vowels: one harmonic landing on F1 can tip a single clip.
+    assert np.mean(brighter) > 4 and min(brighter) > 0
 
 
 @pytest.mark.parametrize("name", SINGERS)
@@ -205,12 +222,13 @@ def test_spoken_falls_in_pitch_over_syllables(clips, name):
     wave, _ = clips[name, "spoken"]
     times, f0, ap, rms = yin(wave, S.SR)
     voiced = active(rms) & (ap < 0.25)
-    t, semis = times[voiced], 12 * np.log2(f0[voiced])
+    t, semis = times[voiced], 12 * np.log2(f0[voiced] / np.median(f0[voiced]))
+    semis = (semis + 6) % 12 - 6  # fold the tracker's octave errors back
     first, last = semis[t < t[0] + (t[-1] - t[0]) / 3], semis[t > t[-1] - (t[-1] - t[0]) / 3]
     assert np.median(first) - np.median(last) > 2.5
     env = envelope(wave, S.SR)[100:-100]
     freq, _ = peak_frequency(env, 500, 1.5, 15.0)
-    assert 3.0 <= freq <= 6.0
+    assert 2.5 <= freq <= 6.5  # a syllabic rhythm
     assert np.mean(env < 0.1 * np.percentile(env, 90)) > 0.1  # silent gaps between syllables
 
 
@@ -239,7 +257,7 @@ def test_corpus_layout_names_and_factors(tmp_path):
     on_disk = pd.read_csv(root / "factors.csv")
     assert list(on_disk.columns) == S.FACTOR_COLUMNS and len(on_disk) == 2 * len(TECHNIQUES)
     assert "FULL/female1/excerpts/spoken/f1_excerpts_caro_spoken.wav" in set(on_disk["path"])
-    assert "FULL/male3/long_tones/trillo/m3_long_tones_trillo_e.wav" in set(on_disk["path"])
+    assert "FULL/male3/long_tones/trillo/m3_long_tones_trillo_i.wav" in set(on_disk["path"])
     for rel in on_disk["path"]:
         assert (root / rel).is_file()
     scan = scan_corpus(root)
@@ -268,5 +286,19 @@ def test_a_singer_added_changes_no_other_clip(tmp_path):
 def test_second_takes_are_named_like_vocalset(tmp_path):
     table = small_corpus(tmp_path / "s", singers=["female1"], clips_per_technique=6, techniques=["trill"])
     names = sorted(p.rsplit("/", 1)[1] for p in table["path"])
-    assert "f1_long_tones_trill_a(1).wav" in names and len(set(names)) == 6
+    _, vowel = S.clip_plan("female1", "trill", 5)  # the sixth clip repeats the first one's vowel
+    assert f"f1_long_tones_trill_{vowel}(1).wav" in names and len(set(names)) == 6
     assert len(scan_corpus(tmp_path / "s").clips) == 6
+
+
+def test_written_clips_keep_their_technique(tmp_path):
+    """Read back from disk: breathy is noisier than straight on the same vowel and melody; fry stays low."""
+    table = small_corpus(tmp_path / "s", clips_per_technique=2, duration_s=(1.5, 2.0),
+                         techniques=["straight", "breathy", "vocal_fry"])
+    table = table.assign(clip=table.groupby(["singer", "technique"]).cumcount())
+    lowpass = butter(4, 400.0, fs=S.SR, output="sos")
+    for (singer, clip), rows in table.groupby(["singer", "clip"]):
+        wave = {r.technique: sf.read(tmp_path / "s" / r.path, dtype="float32")[0] for r in rows.itertuples()}
+        assert hnr_db(wave["breathy"]) < hnr_db(wave["straight"]) - 5
+        _, f0, _, rms = yin(sosfiltfilt(lowpass, wave["vocal_fry"]), S.SR)
+        assert np.median(f0[active(rms)]) < 100

@@ -7,7 +7,8 @@ corpus also the true generative factors):
 1. X and every target are standardised on the test clips (mean 0, population
    std 1, as sklearn's ``StandardScaler``).
 2. One Lasso (alpha 0.1, max_iter 10000) per target; R² on the same clips
-   (in-sample, the paper's number) and k-fold cross-validated R² (ours).
+   (in-sample, the paper's number) and k-fold cross-validated R² (ours: the
+   same regression scored on held-out clips, see `_cv_r2`).
 3. Importance ``R[i, j] = |coef|`` of code i for target j (N codes × K targets).
 4. Scores on R: the paper's ``mean_i(rho_i d_i)`` and completeness with eps
    (``paper_*``), standard DCI (``dci_*``, ``sum_i rho_i d_i``), and the
@@ -279,7 +280,11 @@ def _fit_in_sample(x, y, alpha, max_iter, n_jobs, min_rows):
 def _cv_r2(x, y, alpha, max_iter, folds, seed, n_jobs, min_rows):
     """Cross-validated R² per target from pooled out-of-fold predictions (original units).
 
-    Each fold standardises X and y with its training rows' statistics only.
+    X is scaled by its std over all the clips (the paper's standardisation: no
+    target information) and centred on each training fold; y is standardised on
+    each training fold. Scaling X per fold instead lets a code that fires in one
+    or two training clips blow up on a held-out clip (R² of -100 and worse in
+    the tiny study), which measures the fold split more than the representation.
     """
     from sklearn.model_selection import KFold
 
@@ -288,6 +293,9 @@ def _cv_r2(x, y, alpha, max_iter, folds, seed, n_jobs, min_rows):
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
     finite = np.isfinite(y)
     groups = list(_group_by_mask(finite).values())
+    _, _, sx, constant_x = standardize(x)
+    xs = x / sx
+    xs[:, constant_x] = 0.0
     for train, test in splitter.split(np.zeros(n_items)):
         for mask, cols in groups:
             cols = np.asarray(cols)
@@ -295,12 +303,12 @@ def _cv_r2(x, y, alpha, max_iter, folds, seed, n_jobs, min_rows):
             te = test[mask[test]]
             if len(tr) < min_rows or len(te) == 0:
                 continue
-            z, mx, sx, _ = standardize(x[tr])
+            mx = xs[tr].mean(axis=0)
+            z = xs[tr] - mx
             yz, my, sy, const_y = standardize(y[tr][:, cols])
             c, _ = lasso_shared(z, yz, alpha=alpha, max_iter=max_iter, n_jobs=n_jobs)
             c[const_y] = 0.0
-            zt = (x[te] - mx) / sx  # a code constant on the fold's train rows has coefficient 0
-            pred[np.ix_(te, cols)] = (zt @ c.T) * sy + my
+            pred[np.ix_(te, cols)] = ((xs[te] - mx) @ c.T) * sy + my
     r2 = np.full(k, np.nan)
     for j in range(k):
         ok = finite[:, j] & np.isfinite(pred[:, j])

@@ -17,7 +17,6 @@ import hashlib
 import http.client
 import os
 import shutil
-import socket
 import stat
 import sys
 import time
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from audiosae.atomic import atomic_output
 
 CHUNK = 1 << 20
+OFFLINE_RETRIES = 2  # retries when the server was never reached (no network, no DNS)
 
 
 class DownloadError(RuntimeError):
@@ -114,6 +114,7 @@ def fetch_archive(url: str, archive: Path | str, md5: str | None = None, size: i
             time.sleep(wait)
         try:
             _stream(url, part, size, timeout, progress)
+            last = None
             break
         except urllib.error.HTTPError as err:
             last = err
@@ -122,11 +123,13 @@ def fetch_archive(url: str, archive: Path | str, md5: str | None = None, size: i
                                     f"or {_by_hand(url, archive, size, md5)}") from err
         except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
             last = err
-    else:
-        if last is not None and _is_offline(last) and not part.exists():
+            if _is_offline(err) and not part.exists() and attempt >= min(retries, OFFLINE_RETRIES):
+                break  # never reached the server: no point waiting through every retry
+    if last is not None:
+        if _is_offline(last) and not part.exists():
             raise DownloadError(f"cannot reach {url} ({getattr(last, 'reason', last)}): this machine seems to "
                                 f"have no network access. Instead, {_by_hand(url, archive, size, md5)}") from last
-        raise DownloadError(f"downloading {url} failed after {retries + 1} attempts ({last}); rerun to resume "
+        raise DownloadError(f"downloading {url} failed after {attempt + 1} attempts ({last}); rerun to resume "
                             f"from {part}, or {_by_hand(url, archive, size, md5)}") from last
     _check(part, md5, size, placed=False, url=url)
     os.replace(part, archive)

@@ -14,9 +14,9 @@ vibrato           sinusoidal pitch modulation, 5-7 Hz, 30-100 cents peak deviati
 trill             square-ish alternation between two notes 1-2 semitones apart, 5-8 Hz
 trillo            steady pitch, amplitude gated to near silence 5-9 times a second
 breathy           wide-open glottis: soft pulses, steep tilt, aspiration noise 15-35 % of energy
-vocal_fry         40-90 Hz pulses with 8-12 % jitter and strong shimmer, short open phase
+vocal_fry         40-90 Hz pulses with about 10 % jitter and strong shimmer, short open phase
 lip_trill         20-30 Hz deep amplitude flutter, lips muffling the highs
-belt              loud (about +7 dB), pressed pulses (short open phase), bright, raised F1
+belt              loud (about +7 dB), pressed pulses (short open phase), a strong 2-5 kHz ring, raised F1
 inhaled           weak, irregular voicing (jitter, wobbling level) in 50-75 % noise, quiet
 spoken            falling intonation over 3.5-5 syllables a second with silent gaps
 ================  =====================================================================
@@ -30,7 +30,12 @@ Files follow VocalSet's layout and names,
 ``FULL/<singer>/<context>/<technique>/<f1>_<context>_<technique>_<vowel>.wav``
 (spoken: ``FULL/<singer>/excerpts/spoken/<f1>_excerpts_<piece>_spoken.wav``),
 44.1 kHz 16-bit mono. ``factors.csv`` beside ``FULL/`` holds each clip's true
-generative factors; its ``path`` is relative to the corpus folder.
+generative factors; its ``path`` is relative to the corpus folder. ``f0_hz`` is
+the mean f0 over the sounding part; ``vibrato_rate_hz`` and ``vibrato_depth_cents``
+describe any periodic pitch modulation (vibrato; for a trill, its alternation
+rate and half the interval), 0 otherwise; ``noise_ratio`` is the aspiration
+noise's share of the energy; ``loudness_db`` the clip's RMS in dBFS; ``f1_hz`` to
+``f3_hz`` the formants used.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class Voice:
     shimmer: float = 0.03      # std of the per-cycle log amplitude
     f1_scale: float = 1.0
     bandwidth_scale: float = 1.0
+    ring_db: float = 0.0       # boost above 2 kHz (a belter's "ring": F3-F5 clustered and strong)
 
 
 VOICES = {
@@ -97,7 +103,7 @@ VOICES = {
     "breathy": Voice(-26.0, 0.85, 500.0, (0.15, 0.35), bandwidth_scale=1.6),
     "vocal_fry": Voice(-28.0, 0.3, 1200.0, (0.02, 0.05), jitter=0.1, shimmer=0.25),
     "lip_trill": Voice(-23.0, 0.6, 1000.0, (0.03, 0.08)),
-    "belt": Voice(-13.0, 0.35, 3200.0, (0.003, 0.01), f1_scale=1.12),
+    "belt": Voice(-13.0, 0.35, 3200.0, (0.003, 0.01), f1_scale=1.1, ring_db=12.0),
     "inhaled": Voice(-30.0, 0.75, 700.0, (0.5, 0.75), jitter=0.05, shimmer=0.3, bandwidth_scale=1.5),
     "spoken": Voice(-22.0, 0.6, 1300.0, (0.03, 0.08)),
 }
@@ -301,10 +307,12 @@ def synthesize_clip(singer: Singer, technique: str, context: str, vowel: str, du
     bandwidths = [b * voice.bandwidth_scale for b in BANDWIDTHS]
     sos = formant_sos(formants, bandwidths)
     voiced = sosfilt(sos, excitation * env)
+    if voice.ring_db:
+        voiced += (10 ** (voice.ring_db / 20) - 1) * (voiced - _one_pole_lowpass(voiced, 2000.0))
 
-    # Aspiration noise: pulsing with the glottal cycle, through the same tract, high-passed.
+    # Aspiration noise: pulsing with the glottal cycle, through the same tract.
     noise_src = rng.standard_normal(n) * env * (0.6 + 0.4 * rosenberg(phase % 1.0, oq))
-    noise = np.diff(sosfilt(sos, noise_src), prepend=0.0)
+    noise = sosfilt(sos, noise_src)
     ratio = float(np.clip(rng.uniform(*voice.noise) * singer.breath, 0.001, 0.95))
     noise *= np.sqrt(ratio / (1 - ratio)) * _rms(voiced) / _rms(noise)
     wave = voiced + noise
@@ -337,19 +345,20 @@ def synthesize_clip(singer: Singer, technique: str, context: str, vowel: str, du
 # ---------------------------------------------------------------- the corpus
 
 
-def clip_plan(singer_index: int, technique: str, clip: int) -> tuple[str, str]:
+def clip_plan(singer: str, technique: str, clip: int) -> tuple[str, str]:
     """(context, vowel) of a singer's `clip`-th clip of `technique`.
 
-    The vowel and (where free) the context depend on the clip index, not on the
-    technique, so a singer sings the same vowels in every technique: technique is
-    not confounded with vowel.
+    The vowel and (where free) the context depend on the singer and the clip
+    index, not on the technique, so a singer sings the same vowels in every
+    technique: technique is not confounded with vowel.
     """
-    vowel = VOWELS[(clip + 2 * singer_index) % len(VOWELS)]
+    offset = _stable_int("plan/" + singer)
+    vowel = VOWELS[(clip + offset) % len(VOWELS)]
     if technique == "spoken":
         return "excerpts", vowel
     if technique in ("trill", "trillo"):
         return "long_tones", vowel
-    return SING_CONTEXTS[(clip + singer_index) % len(SING_CONTEXTS)], vowel
+    return SING_CONTEXTS[(clip + offset // len(VOWELS)) % len(SING_CONTEXTS)], vowel
 
 
 def file_name(singer: Singer, technique: str, context: str, vowel: str, clip: int) -> str:
@@ -365,14 +374,13 @@ def synthesize_corpus(out_dir: Path | str, singers: list[str], clips_per_techniq
     """Write the corpus to `out_dir` (atomically) and return its factors table."""
     lo, hi = sorted(float(d) for d in duration_s)
     rows = []
-    jobs = [(si, name, tech, j) for si, name in enumerate(singers) for tech in techniques
-            for j in range(clips_per_technique)]
+    jobs = [(name, tech, j) for name in singers for tech in techniques for j in range(clips_per_technique)]
     with atomic_output(out_dir) as tmp:
         taken: set[str] = set()
-        for si, name, technique, j in tqdm(jobs, desc="synthesising clips", unit="clip", mininterval=2):
+        for name, technique, j in tqdm(jobs, desc="synthesising clips", unit="clip", mininterval=2):
             singer = make_singer(name, seed)
             rng = np.random.default_rng([int(seed), _stable_int(f"clip/{name}/{technique}/{j}")])
-            context, vowel = clip_plan(si, technique, j)
+            context, vowel = clip_plan(name, technique, j)
             duration = rng.uniform(lo, hi)
             wave, factors = synthesize_clip(singer, technique, context, vowel, duration, rng)
             folder = Path("FULL") / name / context / technique

@@ -141,10 +141,11 @@ def add_deltas(df: pd.DataFrame, columns: Iterable[str], keys: list[str], what: 
                 f"{what}: no 'original' result for " + ", ".join(f"{k}={row[k]}" for k in keys)
                 + f" to compare {row['rep']} with; run that node's original representation too"
             )
-    joined = df.join(orig, on=keys, rsuffix="__orig")
+    ref = orig.reset_index().rename(columns={c: f"{c}__orig" for c in columns})
+    joined = df[keys].merge(ref, on=keys, how="left")  # a left merge keeps df's row order
     out = df.copy()
     for c in columns:
-        out[f"delta_{c}"] = joined[c] - joined[f"{c}__orig"]
+        out[f"delta_{c}"] = df[c].to_numpy(dtype=float) - joined[f"{c}__orig"].to_numpy(dtype=float)
     return out
 
 
@@ -168,7 +169,7 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
             "layer": int(d["layer"]),
             "rep": sae_rep(d["sparsity"]),
             "sparsity": float(d["sparsity"]),
-            "k": int(d["k"]),
+            "k": None if d["k"] is None else int(d["k"]),  # relu_l1 SAEs have no fixed k
             "n_latents": int(d["n_latents"]),
             "input_dim": int(d["input_dim"]),
             "arch": d.get("arch"),

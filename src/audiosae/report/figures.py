@@ -57,7 +57,7 @@ def _layers(df: pd.DataFrame, model: str) -> list[int]:
 def _save(fig, out_dir: Path, name: str) -> None:
     for ext in ("png", "pdf"):
         with atomic_path(out_dir / f"{name}.{ext}") as tmp:
-            fig.savefig(tmp)  # constrained layout already fits labels and legends
+            fig.savefig(tmp, bbox_inches="tight", pad_inches=0.08)
     plt.close(fig)
 
 

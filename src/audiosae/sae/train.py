@@ -140,12 +140,12 @@ def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *,
     for epoch in bar:
         sae.train()
         order = torch.randperm(n, generator=generator).to(train_x.device)
-        sq = 0.0
+        sq = torch.zeros((), dtype=torch.float64, device=train_x.device)  # summed on device: no sync per step
         for start in range(0, n, batch_size):
             batch = train_x[order[start:start + batch_size]]
             out = train_step(sae, optimizer, batch)
-            sq += float(out.mse.detach()) * batch.numel()
-        train_mse = sq / train_x.numel()
+            sq += out.mse.detach().double() * batch.numel()
+        train_mse = float(sq) / train_x.numel()
         valid_mse = mean_mse(sae, valid_x)
         result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid_mse})
         result.epochs_run = epoch
@@ -222,11 +222,11 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
 
     generator = torch.Generator().manual_seed(seed)
     sae = SparseAutoencoder(cfg, generator=generator)
+    prepare(sae, torch.from_numpy(train_np))
+    sae.to(device)
     train_x = torch.from_numpy(train_np).to(device)
     valid_x = torch.from_numpy(valid_np).to(device)
     del train_np, valid_np
-    prepare(sae, train_x.cpu())
-    sae.to(device)
     result = fit(sae, train_x, valid_x, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience,
                  generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}")
     del train_x, valid_x
