@@ -194,8 +194,7 @@ def test_rule_trains_from_an_embeddings_store(tmp_path):
     snakefile.write_text(STAGE_SNAKEFILE.format(repo=REPO))
     cfg = tiny_config(sae={"sparsities": [0.5, 0.9], "dim": "x4", "epochs": 3, "device": "cpu"})
     target = "results/sae/crepe/layer1/sparsity0.9"
-    # --nolock also ends the greedy `--resources gpu=1` list run_snakemake puts before the targets
-    run_snakemake(tmp_path, "--nolock", f"{target}/metrics.json", config=cfg, cores=1, snakefile=snakefile)
+    run_snakemake(tmp_path, f"{target}/metrics.json", config=cfg, cores=1, snakefile=snakefile)
     metrics = json.loads((tmp_path / target / "metrics.json").read_text())
     assert (metrics["model"], metrics["layer"], metrics["sparsity"], metrics["k"]) == ("crepe", 1, 0.9, 6)
     assert metrics["epochs_run"] == 3
