@@ -68,7 +68,7 @@ def test_new_sparsity_plans_only_its_saes_probes_and_disentangling(demo_run):
 
 
 def test_probe_hyperparameter_plans_only_probes_and_what_follows(demo_run):
-    cfg = tiny_config(probe={"epochs": 31})
+    cfg = tiny_config(probe={"lr": 0.002})
     assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **DOWNSTREAM})
 
 

@@ -456,6 +456,8 @@ def run_disentangle(store, array: str, attributes, manifest=None, *, model: str 
     for set_name, cols in target_columns(table.drop(columns=["clip_id"])).items():
         if log:
             log(f"{set_name}: {len(cols)} targets on {x.shape[0]} items x {x.shape[1]} codes")
+            if set_name == "egemaps" and len(cols) != 88:
+                log(f"warning: {attributes} has {len(cols)} numeric non-factor columns, eGeMAPS v02 has 88")
         y = table[cols].to_numpy(dtype=np.float64, copy=True)
         y[~np.isfinite(y)] = np.nan
         summary, importance = analyse_targets(x, y, cols, alpha=alpha, max_iter=max_iter, top_n=top_n,

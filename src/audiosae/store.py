@@ -50,8 +50,11 @@ class StoreWriter:
             shutil.rmtree(self.tmp)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.root = zarr.open_group(str(self.tmp), mode="w")
-        self.root.create_array("clip_id", data=index["clip_id"].astype(str).to_numpy(dtype=np.str_))
-        self.root.create_array("split", data=index["split"].astype(str).to_numpy(dtype=np.str_))
+        for col in ("clip_id", "split"):
+            # Variable-length UTF-8 strings: the string type with a Zarr v3 specification.
+            arr = self.root.create_array(col, shape=(self.n,), dtype=str)
+            if self.n:
+                arr[:] = index[col].astype(str).to_numpy(dtype=object)
         self.root.create_array("crop", data=index["crop"].to_numpy(dtype=np.int32))
         self.root.attrs.update(attrs or {})
         self._arrays: dict[str, zarr.Array] = {}
@@ -120,7 +123,9 @@ def read_attrs(path: Path | str) -> dict:
 def read_index(path: Path | str) -> pd.DataFrame:
     """clip_id, split and crop of every item, in row order."""
     root = open_store(path)
-    return pd.DataFrame({c: root[c][:] for c in INDEX_COLUMNS}).astype({"clip_id": str, "split": str, "crop": int})
+    return pd.DataFrame({c: np.asarray(root[c][:]).astype(object if c != "crop" else np.int64) for c in INDEX_COLUMNS}).astype(
+        {"clip_id": str, "split": str, "crop": int}
+    )
 
 
 def array_names(path: Path | str) -> list[str]:
