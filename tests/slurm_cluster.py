@@ -40,7 +40,11 @@ NODE_MEMORY_MB = 256_000
 
 
 class ClusterUnavailable(RuntimeError):
-    """This machine cannot run the test cluster (the message says why)."""
+    """This machine cannot run the test cluster: not root, or no apt-get (the message says which)."""
+
+
+class ClusterFailed(RuntimeError):
+    """The cluster should have come up here but did not (install or daemon failure; the message has the logs)."""
 
 
 def _which(name: str) -> str | None:
@@ -66,10 +70,10 @@ def ensure_installed(timeout_s: float = 600) -> None:
         subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, text=True, timeout=timeout_s)
         proc = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0:
-        raise ClusterUnavailable(f"SLURM test cluster: `{' '.join(install)}` failed:\n{proc.stderr[-2000:]}")
+        raise ClusterFailed(f"SLURM test cluster: `{' '.join(install)}` failed:\n{proc.stderr[-2000:]}")
     still = [n for n in DAEMONS + CLIENTS if _which(n) is None]
     if still:
-        raise ClusterUnavailable(f"SLURM test cluster: {', '.join(still)} still missing after installing {PACKAGES}")
+        raise ClusterFailed(f"SLURM test cluster: {', '.join(still)} still missing after installing {PACKAGES}")
 
 
 def _free_port() -> int:
@@ -226,13 +230,13 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     self.stop()
-                    raise ClusterUnavailable(f"SLURM test cluster: {name} exited with {proc.returncode} "
+                    raise ClusterFailed(f"SLURM test cluster: {name} exited with {proc.returncode} "
                                              f"while waiting for {what}:\n{self.logs()}")
             if ready():
                 return
             time.sleep(0.5)
         self.stop()
-        raise ClusterUnavailable(f"SLURM test cluster: timed out after {timeout_s} s waiting for {what}:\n{self.logs()}")
+        raise ClusterFailed(f"SLURM test cluster: timed out after {timeout_s} s waiting for {what}:\n{self.logs()}")
 
     def logs(self, tail: int = 3000) -> str:
         parts = []
@@ -325,7 +329,7 @@ def main(argv: list[str]) -> int:
             print(f"export SLURM_CONF={cluster.conf}")
         else:
             cluster.stop()
-    except ClusterUnavailable as err:
+    except (ClusterUnavailable, ClusterFailed) as err:
         print(err, file=sys.stderr)
         return 3
     return 0

@@ -73,24 +73,40 @@ def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_
     at_top = j[j["sparsity"] == top]
     worst = at_top.loc[at_top["loss"].idxmax()]
     mean_loss = float(at_top["loss"].mean())
-    n_within = int((at_top["loss"] <= tol).sum())
+    n_within = int((at_top["loss"].round(1) <= tol).sum())  # as printed, to one decimal
     n = len(at_top)
-    change = (f"lose at most {worst['loss']:.1f} points of test accuracy" if worst["loss"] > 0
-              else f"lose nothing: even the smallest gain is {-worst['loss']:.1f} points")
+    worst_loss = round(float(worst["loss"]), 1)
+    if worst_loss > 0:
+        change = f"lose at most {worst_loss:.1f} points of test accuracy"
+    elif worst_loss == 0:
+        change = "lose no accuracy at any node"
+    else:
+        change = f"gain at every node, by at least {-worst_loss:.1f} points of test accuracy"
+    mean_r = round(mean_loss, 1)
+    average = ("on average they lose nothing" if mean_r == 0 else
+               f"on average they {'lose' if mean_r > 0 else 'gain'} {abs(mean_r):.1f} points")
     sentence = (
         f"At sparsity {_g(top)}, the sparsest SAE of this run, probes on SAE codes {change} against the original "
         f"layer output (worst: {_node(worst)}, {100 * worst['accuracy_orig']:.1f} % → {100 * worst['accuracy']:.1f} %); "
-        f"on average they {'lose' if mean_loss >= 0 else 'gain'} {abs(mean_loss):.1f} points, and {n_within} of {n} "
-        f"nodes stay within {tol:g} points."
+        f"{average}, and {n_within} of {n} nodes stay within {tol:g} points."
     )
     lower = j[j["sparsity"] < top]
     if not lower.empty:
         worst_by_s = lower.groupby("sparsity")["loss"].max()
-        sentence += " Largest loss at lower sparsities: " + ", ".join(
-            f"{v:.1f} points at {_g(s)}" for s, v in worst_by_s.items()) + "."
+        sentence += " Worst change at lower sparsities: " + ", ".join(
+            f"{0.0 - v:+.1f} points at {_g(s)}" for s, v in worst_by_s.items()) + "."
+    if "n_classes" in probe and probe["n_classes"].notna().any():
+        chance = 100 / float(probe["n_classes"].max())
+        orig_acc = 100 * probe.loc[probe["rep"] == ORIGINAL, "accuracy"]
+        sentence += (f" For scale: chance is {chance:.1f} %, the original outputs reach "
+                     f"{orig_acc.min():.1f}–{orig_acc.max():.1f} %.")
+        near = int((orig_acc <= chance + tol).sum())
+        if near:
+            sentence += (f" {near} of {len(orig_acc)} original probes are at most {tol:g} points above chance, "
+                         f"so the comparison says little there.")
     if top < 0.95:
         sentence += f" (The paper's claim is about 0.95–0.99; this run stops at {_g(top)}.)"
-    if float(worst["loss"]) <= tol:
+    if worst_loss <= tol:
         verdict = SUPPORTED
     elif mean_loss <= tol:
         verdict = MIXED

@@ -262,8 +262,8 @@ def fig_effective(tables: dict) -> tuple[plt.Figure, str]:
         sns.scatterplot(data=part, x="effective_codes", y="completeness", hue="representation",
                         hue_order=hue_order, palette=palette, s=14, alpha=0.7, linewidth=0, ax=ax, legend=False)
         xmax = max(float(part["effective_codes"].max()), 2.0)
-        e = np.geomspace(1.0, xmax * 1.5, 100)
         for n_codes in sorted(part["n_codes"].unique()):
+            e = np.geomspace(1.0, min(xmax * 1.5, float(n_codes)), 100)  # completeness reaches 0 at E = N
             ax.plot(e, 1 - np.log(e) / np.log(n_codes), color="0.4", lw=0.8, ls="--")
             ax.annotate(f"N = {int(n_codes)}", (e[-1], 1 - np.log(e[-1]) / np.log(n_codes)), fontsize=7,
                         color="0.25", ha="right", va="bottom", xytext=(0, 4), textcoords="offset points",
