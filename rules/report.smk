@@ -18,6 +18,8 @@ rule aggregate:
         "results/logs/aggregate.log",
     benchmark:
         "results/benchmarks/rules/aggregate.tsv"
+    conda:
+        "../envs/report.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -39,6 +41,8 @@ rule figures:
         "results/logs/figures.log",
     benchmark:
         "results/benchmarks/rules/figures.tsv"
+    conda:
+        "../envs/report.yaml"
     resources:
         mem_mb=3000,
         runtime=15,
@@ -68,6 +72,8 @@ rule report:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/rules/report.tsv"
+    conda:
+        "../envs/report.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
