@@ -5,8 +5,9 @@
 
 Everything lives in STATE_DIR: a private munge key and socket, slurm.conf and
 gres.conf, spool and state folders, logs, and the daemons' PIDs. Nothing under
-/etc is touched, so clients find the cluster only through SLURM_CONF (the `env`
-mapping of a started cluster). The node pretends to have two GPUs: gres.conf
+/etc is touched, so clients find the cluster only through SLURM_CONF, which the
+`env` mapping of a cluster sets, with STATE_DIR/bin (wrappers of the client
+commands that set it again where the slurm-jobstep plugin drops it) first on PATH. The node pretends to have two GPUs: gres.conf
 points at two character devices made with `mknod c 1 3` (/dev/null's numbers),
 which is enough for SLURM to schedule `--gpus` and to set CUDA_VISIBLE_DEVICES.
 
@@ -16,7 +17,8 @@ appends "<job id> <step id> <CUDA_VISIBLE_DEVICES>" for every task it starts to
 STATE_DIR/task_env.log, so a test can see which devices each job was given.
 
 Starting needs root (munged and slurmd run as root, packages come from apt);
-where that is not possible `ClusterUnavailable` says why, and tests skip.
+where that is not possible `ClusterUnavailable` says why, and tests skip. Where
+it should work but does not, `ClusterFailed` carries the daemons' logs.
 """
 
 from __future__ import annotations
@@ -285,7 +287,7 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
                     fields[key] = value
                 elif key is not None:  # a value with spaces (Comment, Command)
                     fields[key] += " " + token
-            jobs.append(fields)
+            jobs.append({k: v.strip() for k, v in fields.items()})
         return jobs
 
     def task_env(self) -> dict[str, list[tuple[str, str]]]:

@@ -112,8 +112,8 @@ def test_crepe_pooling_matches_a_hand_run_of_torchcrepe(crepe_tiny, batch):
     import torchcrepe
 
     enc = crepe_tiny
-    assert enc.sample_rate == 16000 and enc.num_hidden_states == 6
-    assert enc.layer_widths == [128, 16, 16, 16, 32, 64] == crepe_mod.layer_widths("tiny")
+    assert enc.sample_rate == 16000 and enc.num_hidden_states == 7
+    assert enc.layer_widths == [128, 16, 16, 16, 32, 64, 360] == crepe_mod.layer_widths("tiny")
     states = enc.hidden_states(batch)
     assert [tuple(s.shape) for s in states] == [(3, w) for w in enc.layer_widths]
 
@@ -131,10 +131,12 @@ def test_crepe_pooling_matches_a_hand_run_of_torchcrepe(crepe_tiny, batch):
                 x = bn(F.relu(conv(F.pad(x, (0, 0, 254, 254) if b == 1 else (0, 0, 31, 32)))))
                 torch.testing.assert_close(states[b - 1][i], x.mean(dim=(2, 3)).mean(dim=0), rtol=1e-4, atol=1e-5)
                 x = F.max_pool2d(x, (2, 1), (2, 1))
+            salience = torch.sigmoid(model.classifier(x.permute(0, 2, 1, 3).reshape(-1, model.in_features)))
+            torch.testing.assert_close(states[6][i], salience.mean(dim=0), rtol=1e-4, atol=1e-5)
 
 
 def test_crepe_full_has_the_wide_blocks():
-    assert crepe_mod.layer_widths("full") == [1024, 128, 128, 128, 256, 512]
+    assert crepe_mod.layer_widths("full") == [1024, 128, 128, 128, 256, 512, 360]
 
 
 # ---------------------------------------------------------------- Resemblyzer
@@ -174,7 +176,7 @@ def test_resemblyzer_volume_step_only_raises(resemblyzer_enc):
 # ---------------------------------------------------------------- layers
 
 
-@pytest.mark.parametrize("source, depth", [("crepe", 6), ("resemblyzer", 4)])
+@pytest.mark.parametrize("source, depth", [("crepe", 7), ("resemblyzer", 4)])
 def test_layers_all_and_negative_resolve_against_the_real_depth(source, depth, crepe_tiny, resemblyzer_enc):
     enc = crepe_tiny if source == "crepe" else resemblyzer_enc
     assert check_layers("m", "all", enc) == list(range(depth))

@@ -20,7 +20,7 @@ MODELS = {
     "hubert": {"source": "hf", "id": "tiny/hubert", "revision": "main", "layers": "all"},
     "ast": {"source": "hf", "id": "tiny/ast", "revision": "main", "layers": [0, 3]},
 }
-WIDTHS = {"crepe": [128, 16, 16, 16, 32, 64], "resemblyzer": [40, 256, 256, 256],
+WIDTHS = {"crepe": [128, 16, 16, 16, 32, 64, 360], "resemblyzer": [40, 256, 256, 256],
           "wavlm": [32] * 4, "hubert": [32] * 4, "ast": [32] * 4}
 
 
@@ -82,7 +82,7 @@ def test_store_holds_every_layer_in_manifest_order_and_is_deterministic(name, co
 def test_batch_size_does_not_change_the_vectors(corpus, tmp_path):
     run(corpus, "crepe", tmp_path / "b1.zarr", batch_size=1)
     run(corpus, "crepe", tmp_path / "b5.zarr", batch_size=5)
-    for layer in range(6):
+    for layer in range(7):
         np.testing.assert_allclose(store.read_array(tmp_path / "b1.zarr", f"layer{layer}"),
                                    store.read_array(tmp_path / "b5.zarr", f"layer{layer}"), rtol=1e-4, atol=1e-5)
 

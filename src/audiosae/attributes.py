@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from audiosae.atomic import atomic_output
 from audiosae.data.audio import crop, read_wav
+from audiosae.data.synthetic import TRACKS_FILE, crop_f0, load_f0_tracks
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,30 @@ def compute_attributes(manifest: pd.DataFrame, crop_seconds: float, attributes_o
                     ", ".join(table.loc[bad, "clip_id"].head(10)))
     if factors is not None:
         table = join_factors(table, manifest, factors, corpus_root)
+        tracks_file = Path(corpus_root if corpus_root is not None else ".") / TRACKS_FILE
+        if tracks_file.exists():
+            table[FACTOR_PREFIX + "f0_hz"] = crop_f0_factor(manifest, tracks_file, corpus_root, crop_seconds,
+                                                            attributes_on)
     return table
+
+
+def crop_f0_factor(manifest: pd.DataFrame, tracks_file: Path, corpus_root: Path | str | None,
+                   crop_seconds: float, attributes_on: str) -> np.ndarray:
+    """True mean f0 of each clip over the audio its attributes describe (the crop, or the whole file).
+
+    factors.csv's f0_hz is the whole clip's; a scale's first seconds sit lower
+    than its mean, so on the crop the true pitch has to come from the f0 track.
+    """
+    root = Path(corpus_root if corpus_root is not None else ".")
+    tracks = {os.path.normpath(root / p): t for p, t in load_f0_tracks(tracks_file).items()}
+    seconds = crop_seconds if attributes_on == "crop" else None
+    out = []
+    for path in manifest["path"]:
+        key = os.path.normpath(path)
+        if key not in tracks:
+            raise ValueError(f"{path} has no f0 track in {tracks_file}; delete {root} and rerun synthesize_corpus")
+        out.append(crop_f0(tracks[key], 0.0, seconds))
+    return np.array(out)
 
 
 def join_factors(table: pd.DataFrame, manifest: pd.DataFrame, factors: pd.DataFrame,

@@ -76,6 +76,9 @@ PATTERNS = {                                # semitones above the clip's base no
     "arpeggios": [0.0, 4.0, 7.0, 12.0, 7.0, 4.0, 0.0],
 }
 EXCERPTS = ("caro", "dona", "row")
+TRACK_RATE = 100                            # frames per second of the stored f0 tracks
+TRACK_KEY = "f0_track"
+TRACKS_FILE = "f0_tracks.npz"
 FACTOR_COLUMNS = ["path", "f0_hz", "vibrato_rate_hz", "vibrato_depth_cents", "noise_ratio", "loudness_db",
                   "f1_hz", "f2_hz", "f3_hz", "vowel", "singer", "technique"]
 
@@ -326,7 +329,18 @@ def synthesize_clip(singer: Singer, technique: str, context: str, vowel: str, du
     if peak > 0.98:
         wave *= 0.98 / peak
     active = env > 0.1 * env.max()
+    # f0 per 10 ms frame over the sounding part (NaN elsewhere): lets the attributes stage describe the
+    # exact crop the models see, where a scale or an arpeggio has a different mean pitch than the whole clip.
+    hop = SR // TRACK_RATE
+    n_frames = n // hop
+    framed_f0 = f0[: n_frames * hop].reshape(n_frames, hop)
+    framed_on = active[: n_frames * hop].reshape(n_frames, hop)
+    sums = np.where(framed_on, framed_f0, 0.0).sum(axis=1)
+    counts = framed_on.sum(axis=1)
+    track = np.full(n_frames, np.nan)
+    np.divide(sums, counts, out=track, where=counts > 0)
     factors = {
+        TRACK_KEY: track.astype(np.float32),
         "f0_hz": float(np.mean(f0[active])),
         "vibrato_rate_hz": vib_rate,
         "vibrato_depth_cents": vib_depth,
@@ -373,7 +387,7 @@ def synthesize_corpus(out_dir: Path | str, singers: list[str], clips_per_techniq
                       techniques: list[str] | tuple[str, ...] = TECHNIQUES) -> pd.DataFrame:
     """Write the corpus to `out_dir` (atomically) and return its factors table."""
     lo, hi = sorted(float(d) for d in duration_s)
-    rows = []
+    rows, tracks = [], []
     jobs = [(name, tech, j) for name in singers for tech in techniques for j in range(clips_per_technique)]
     with atomic_output(out_dir) as tmp:
         taken: set[str] = set()
@@ -392,8 +406,33 @@ def synthesize_corpus(out_dir: Path | str, singers: list[str], clips_per_techniq
             taken.add(rel.as_posix())
             (tmp / folder).mkdir(parents=True, exist_ok=True)
             sf.write(str(tmp / rel), wave, SR, subtype="PCM_16")
+            tracks.append(factors.pop(TRACK_KEY))
             rows.append({"path": rel.as_posix(), **factors})
         table = pd.DataFrame(rows, columns=FACTOR_COLUMNS)
         table.to_csv(tmp / "factors.csv", index=False, float_format="%.6g")
+        save_f0_tracks(tmp / TRACKS_FILE, table["path"].tolist(), tracks)
     log.info("wrote %d clips of %d singers to %s", len(table), len(singers), out_dir)
     return table
+
+
+def save_f0_tracks(path: Path | str, paths: list[str], tracks: list[np.ndarray]) -> None:
+    """Every clip's f0 track (TRACK_RATE frames per second, NaN where silent) in one .npz."""
+    lengths = np.array([len(t) for t in tracks], dtype=np.int64)
+    np.savez_compressed(path, paths=np.array(paths, dtype=str), offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                        values=np.concatenate(tracks) if tracks else np.zeros(0, np.float32), rate=TRACK_RATE)
+
+
+def load_f0_tracks(path: Path | str) -> dict[str, np.ndarray]:
+    """{clip path relative to the corpus folder: f0 track} from save_f0_tracks's file."""
+    with np.load(path) as data:
+        off, values = data["offsets"], data["values"]
+        return {str(p): values[off[i] : off[i + 1]] for i, p in enumerate(data["paths"])}
+
+
+def crop_f0(track: np.ndarray, start_s: float, seconds: float | None) -> float:
+    """Mean f0 (Hz) of the sounding frames of [start_s, start_s + seconds); the whole track when seconds is None."""
+    a = int(round(start_s * TRACK_RATE))
+    b = len(track) if seconds is None else int(round((start_s + seconds) * TRACK_RATE))
+    part = track[a:b]
+    part = part[np.isfinite(part)]
+    return float(part.mean()) if len(part) else float("nan")

@@ -29,7 +29,7 @@ class DownloadError(RuntimeError):
 
 
 def _by_hand(repo_id: str, revision: str, dest: Path) -> str:
-    return (f"to provide the folder by hand, run on a machine with network\n"
+    return (f"To provide the folder by hand, run on a machine with network\n"
             f"    huggingface-cli download {repo_id} --revision {revision} --local-dir {dest}\n"
             f"and copy that folder to {dest} here (its .cache/huggingface metadata records the commit)")
 
@@ -71,7 +71,9 @@ def download_model(repo_id: str, revision: str, dest: str | Path, endpoint: str 
     except Exception as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if _is_network_error(err):
-            raise DownloadError(f"cannot reach the Hugging Face Hub ({endpoint or 'huggingface.co'}) to download "
+            from huggingface_hub import constants
+
+            raise DownloadError(f"cannot reach the Hugging Face Hub ({endpoint or constants.ENDPOINT}) to download "
                                 f"{repo_id} at revision {revision}: no network here? "
                                 + _by_hand(repo_id, revision, dest)) from err
         raise

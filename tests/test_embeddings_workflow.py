@@ -1,0 +1,89 @@
+"""The embeddings stage inside the workflow: CREPE on the synthetic corpus carries the pitch.
+
+A ridge regression from each CREPE layer's pooled vectors to the true f0 of the
+audio each vector saw (the synthesiser's f0 track over that item's crop) is fit
+on the train singers' crops and scored on the held-out test singers' clips.
+The conv blocks' channel means carry pitch only weakly; CREPE's output layer
+(hidden state 6, 360 pitch bins) is a place code of pitch that a linear
+read-out turns into f0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+
+def _data_stage_ready() -> bool:
+    return "rule manifest" in (REPO / "rules/data.smk").read_text()
+
+
+def true_f0(workdir: Path, path: Path) -> np.ndarray:
+    """True f0 (Hz) of the audio behind each row of an embeddings store.
+
+    With the synthesiser's f0 tracks, the mean f0 of exactly the crop the model
+    saw (a scale's first seconds sit lower than its mean); without them, the
+    whole clip's f0 from factors.csv.
+    """
+    from audiosae import store
+    from audiosae.data.audio import crop_starts
+
+    index, attrs = store.read_index(path), store.read_attrs(path)
+    manifest = pd.read_csv(workdir / "results/data/manifest.csv").set_index("clip_id")
+    corpus = workdir / "resources/synthetic"
+    tracks_file = corpus / "f0_tracks.npz"
+    if tracks_file.exists():
+        from audiosae.data.synthetic import crop_f0, load_f0_tracks
+
+        tracks = load_f0_tracks(tracks_file)
+        out = []
+        for row in index.itertuples(index=False):
+            clip = manifest.loc[row.clip_id]
+            start = crop_starts(row.clip_id, clip.duration_s, attrs["crop_seconds"], attrs["train_crops"],
+                                attrs["crop_seed"], row.split)[row.crop]
+            rel = Path(clip.path).relative_to("resources/synthetic").as_posix()
+            out.append(crop_f0(tracks[rel], start, attrs["crop_seconds"]))
+        return np.array(out)
+    factors = pd.read_csv(corpus / "factors.csv")
+    f0 = dict(zip("resources/synthetic/" + factors["path"], factors["f0_hz"]))
+    return index["clip_id"].map(lambda c: f0[manifest.loc[c, "path"]]).to_numpy(dtype=float)
+
+
+def pitch_r2(workdir: Path, model: str = "crepe") -> dict[int, float]:
+    """Held-out R² of log f0 per layer: ridge (alpha by CV) fitted on train crops, scored on test clips."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import r2_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from audiosae import store
+
+    path = workdir / f"results/embeddings/{model}.zarr"
+    index = store.read_index(path)
+    f0 = true_f0(workdir, path)
+    voiced = np.isfinite(f0)  # a crop of silence has no pitch
+    y = np.log(np.where(voiced, f0, 1.0))
+    train = (index["split"] == "train").to_numpy() & voiced
+    test = (index["split"] == "test").to_numpy() & voiced
+    out = {}
+    for layer in store.layer_indices(path):
+        x = store.read_array(path, f"layer{layer}")
+        probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15))).fit(x[train], y[train])
+        out[layer] = float(r2_score(y[test], probe.predict(x[test])))
+    return out
+
+
+@pytest.mark.skipif(not _data_stage_ready(), reason="rules/data.smk has no manifest rule yet")
+def test_crepe_layers_carry_the_pitch_of_held_out_singers(tmp_path):
+    run_snakemake(tmp_path, "results/embeddings/crepe.zarr", config=tiny_config())
+    r2 = pitch_r2(tmp_path)
+    print("held-out R² of log f0 per CREPE layer:", {k: round(v, 3) for k, v in r2.items()})
+    assert sorted(r2) == list(range(7))
+    assert max(r2.values()) > 0.9, r2
