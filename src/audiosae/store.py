@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +24,10 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import zarr
+
+# Snakemake marks directory outputs with a `.snakemake_timestamp` file, which Zarr
+# reports as a foreign object in the hierarchy; it is expected there.
+warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp")
 
 CHUNK_ROWS = 1024
 INDEX_COLUMNS = ("clip_id", "split", "crop")

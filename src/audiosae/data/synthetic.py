@@ -299,7 +299,8 @@ def synthesize_clip(singer: Singer, technique: str, context: str, vowel: str, du
     jitter = np.clip(1.0 + voice.jitter * rng.standard_normal(n_cycles), 0.7, 1.3)
     f0 = f0 * jitter[cycles.astype(int)]
     phase = np.cumsum(f0) / SR
-    shimmer = np.exp(voice.shimmer * rng.standard_normal(n_cycles + 2))[phase.astype(int)]
+    # Jitter can add cycles, so the shimmer draws are sized by the jittered phase.
+    shimmer = np.exp(voice.shimmer * rng.standard_normal(int(phase[-1]) + 2))[phase.astype(int)]
     oq = float(np.clip(voice.open_quotient + singer.open_quotient, 0.2, 0.95))
     flow = rosenberg(phase % 1.0, oq) * shimmer
     excitation = _one_pole_lowpass(np.diff(flow, prepend=0.0), voice.tilt_hz * singer.tilt)
