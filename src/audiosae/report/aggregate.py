@@ -176,7 +176,7 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
             "seed": d.get("seed"),
             "epochs_run": d.get("epochs_run"),
             "best_epoch": d.get("best_epoch"),
-            "wall_time_s": _num(d.get("wall_time_s")),
+            # No wall time here: the same config must give the same tables (timings are in the report).
         }
         for split in SPLITS:
             if split not in d["splits"]:
