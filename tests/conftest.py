@@ -50,6 +50,17 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: 
     return proc
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny torch steps on shared cores: a second intra-op thread only adds contention."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """A complete run of the tiny study; returns its working directory (read-only for tests)."""

@@ -14,13 +14,7 @@ from audiosae.sae.sizes import k_for, latent_count
 from audiosae.sae.train import train_step, zero_k_error
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny SAE steps on shared cores: a second intra-op thread only adds contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_sae(seed: int = 0, **kw) -> SparseAutoencoder:

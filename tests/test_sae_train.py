@@ -16,13 +16,7 @@ from audiosae.sae.model import SparseAutoencoder
 from audiosae.sae.train import SAEPaths, make_config, mean_mse, prepare, train_sae
 from conftest import REPO, run_snakemake, tiny_config
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny SAE steps on shared cores: a second intra-op thread only adds contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SPLIT_KEYS = {"mse", "fvu", "cosine", "l0", "dead_fraction"}

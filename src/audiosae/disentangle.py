@@ -31,14 +31,13 @@ given the paper's spurious completeness of 1, and counted.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from audiosae.atomic import atomic_output
 from audiosae.jsonio import write_json  # noqa: F401  (writers of this module's results)
 
 CATEGORIES = ("formants", "pitch", "voice quality", "loudness", "rhythm", "spectral", "MFCC", "other")
@@ -473,12 +472,6 @@ def run_disentangle(store, array: str, attributes, manifest=None, *, model: str 
 # ---------------------------------------------------------------- writing
 
 def write_npz(path, arrays: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the importance matrices to `path` atomically."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
+
+from audiosae.atomic import atomic_output
 
 
 def to_jsonable(obj):
@@ -30,11 +30,6 @@ def to_jsonable(obj):
 
 def write_json(path, doc) -> None:
     """Write `doc` to `path` atomically (temporary sibling, then rename), NaN as null."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(to_jsonable(doc), indent=1, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = json.dumps(to_jsonable(doc), indent=1, allow_nan=False) + "\n"
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
