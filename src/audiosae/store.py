@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from audiosae.atomic import tmp_sibling
+
 # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which Zarr
 # reports as a foreign object in the hierarchy; it is expected there.
 warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp")
@@ -37,10 +39,6 @@ class StoreError(RuntimeError):
     """A store is missing, incomplete, or lacks the array asked for."""
 
 
-def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
-
-
 class StoreWriter:
     """Writes a store incrementally into a temporary sibling; `commit()` publishes it."""
 
@@ -50,7 +48,7 @@ class StoreWriter:
         if missing:
             raise StoreError(f"index for {self.path} lacks columns {missing}")
         self.n = len(index)
-        self.tmp = _tmp_sibling(self.path)
+        self.tmp = tmp_sibling(self.path)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.path.parent.mkdir(parents=True, exist_ok=True)

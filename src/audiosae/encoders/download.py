@@ -13,11 +13,10 @@ folder offline. Without network, the error says how to provide the folder by han
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from audiosae.atomic import atomic_output
 from audiosae.encoders.hf import REVISION_FILE
 
 IGNORE_PATTERNS = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite", "*.mlmodel", "flax_model*", "tf_model*",
@@ -54,33 +53,27 @@ def download_model(repo_id: str, revision: str, dest: str | Path, endpoint: str 
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        info = HfApi(endpoint=endpoint).model_info(repo_id, revision=revision)
-        commit = info.sha
-        snapshot_download(repo_id, revision=commit, local_dir=str(tmp), endpoint=endpoint,
-                          ignore_patterns=IGNORE_PATTERNS)
-    except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        status = getattr(getattr(err, "response", None), "status_code", None)
-        if not isinstance(err, (RepositoryNotFoundError, RevisionNotFoundError)) and status != 404:
-            raise DownloadError(f"the Hub refused {repo_id} at revision {revision}: {err}") from err
-        raise DownloadError(f"{repo_id} at revision {revision} does not exist on the Hub (or is private): "
-                            f"check the model's `id` and `revision` in the config ({type(err).__name__})") from err
-    except Exception as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if _is_network_error(err):
-            from huggingface_hub import constants
+    with atomic_output(dest) as tmp:
+        try:
+            info = HfApi(endpoint=endpoint).model_info(repo_id, revision=revision)
+            commit = info.sha
+            snapshot_download(repo_id, revision=commit, local_dir=str(tmp), endpoint=endpoint,
+                              ignore_patterns=IGNORE_PATTERNS)
+        except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as err:
+            status = getattr(getattr(err, "response", None), "status_code", None)
+            if not isinstance(err, (RepositoryNotFoundError, RevisionNotFoundError)) and status != 404:
+                raise DownloadError(f"the Hub refused {repo_id} at revision {revision}: {err}") from err
+            raise DownloadError(f"{repo_id} at revision {revision} does not exist on the Hub (or is private): "
+                                f"check the model's `id` and `revision` in the config ({type(err).__name__})") from err
+        except Exception as err:
+            if _is_network_error(err):
+                from huggingface_hub import constants
 
-            raise DownloadError(f"cannot reach the Hugging Face Hub ({endpoint or constants.ENDPOINT}) to download "
-                                f"{repo_id} at revision {revision}: no network here? "
-                                + _by_hand(repo_id, revision, dest)) from err
-        raise
-    record = {"id": repo_id, "revision_requested": revision, "commit": commit,
-              "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    (tmp / REVISION_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+                raise DownloadError(f"cannot reach the Hugging Face Hub ({endpoint or constants.ENDPOINT}) to "
+                                    f"download {repo_id} at revision {revision}: no network here? "
+                                    + _by_hand(repo_id, revision, dest)) from err
+            raise
+        record = {"id": repo_id, "revision_requested": revision, "commit": commit,
+                  "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        (tmp / REVISION_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return record
