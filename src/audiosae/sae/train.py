@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from audiosae import store as zstore
 from audiosae.config import ConfigError
+from audiosae.jsonio import to_jsonable
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SAEConfig, SAEOutput, SparseAutoencoder
 from audiosae.sae.sizes import k_for, latent_count
@@ -174,16 +175,6 @@ def _read_split(store: Path, array: str, split: str) -> np.ndarray:
     return values
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _publish(src: Path, dst: Path) -> None:
     if dst.is_dir():
         shutil.rmtree(dst)
@@ -268,7 +259,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
         training = {"model": model, "layer": layer, "sparsity": sparsity, "store": str(store), "dim": dim,
                     "lr": lr, "batch_size": batch_size, "epochs": epochs, "patience": patience, "seed": seed}
         sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
-        (tmp / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
 
         for name, dst in (("latents.zarr", outputs.latents), ("sae.safetensors", outputs.weights),
                           ("config.json", outputs.config), ("metrics.json", outputs.metrics)):
