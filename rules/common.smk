@@ -181,53 +181,63 @@ def get_sae_params(wildcards):
 
 
 # ---- report stage
+# What the report shows comes from audiosae.report.registry: every section (stage)
+# registers its tables, figures, claims and explore pages once.
 
 from snakemake.io import report as for_report  # Snakemake's report() flag; the bare name starts a directive here
 
-from audiosae.report import FIGURES as REPORT_FIGURES, SYNTHETIC_FIGURES, TABLES as REPORT_TABLES
+from audiosae.report import registry as report_registry
 
-# Snakemake-report grouping of the figures (category "Figures").
-FIGURE_SUBCATEGORY = {
-    "probe_accuracy_vs_sparsity": "Sparsity sweeps",
-    "fvu_vs_sparsity": "Sparsity sweeps",
-    "r2_vs_sparsity": "Sparsity sweeps",
-    "completeness_vs_sparsity": "Sparsity sweeps",
-    "category_counts": "Attributes",
-    "completeness_vs_effective_codes": "Attributes",
-    "factor_importance": "Attributes",
-    "confusion_best_node": "Probes",
-}
+REPORT_FLAGS = report_registry.flags(config)
+REPORT_SECTIONS = {s.name: s for s in report_registry.sections(REPORT_FLAGS)}
 
 
-def report_figure_names():
-    """Figures of this study: the synthetic corpus adds the true-factor importance matrix."""
-    return list(REPORT_FIGURES) + (list(SYNTHETIC_FIGURES) if SYNTHETIC else [])
+def section_tables(section, ext):
+    """results/tables/<name>.<ext> of one report section (all sections with section=None)."""
+    secs = REPORT_SECTIONS.values() if section is None else [REPORT_SECTIONS[section]]
+    return [f"results/tables/{t}.{ext}" for s in secs for t in s.tables]
 
 
-def report_tables(ext):
-    return [f"results/tables/{t}.{ext}" for t in REPORT_TABLES]
+def section_figures(section, ext):
+    secs = REPORT_SECTIONS.values() if section is None else [REPORT_SECTIONS[section]]
+    return [f"results/figures/{f}.{ext}" for s in secs for f in s.figure_names(REPORT_FLAGS)]
 
 
-def report_figures(ext):
-    return [f"results/figures/{n}.{ext}" for n in report_figure_names()]
+def section_captions(section=None):
+    """Each section's figure captions file (sections without figures have none)."""
+    secs = REPORT_SECTIONS.values() if section is None else [REPORT_SECTIONS[section]]
+    return [f"results/figures/captions/{s.name}.json" for s in secs if s.figure_names(REPORT_FLAGS)]
 
 
-def report_table_outputs():
-    """The CSV tables, flagged for `snakemake --report` (captions in report/tables/, relative to rules/)."""
+def section_table_outputs(section):
+    """A section's CSV tables, flagged for `snakemake --report` (captions in report/tables/, relative to rules/)."""
     return [
-        for_report(f"results/tables/{t}.csv", caption=f"../report/tables/{t}.rst", category="Tables",
-               labels={"table": t})
-        for t in REPORT_TABLES
+        for_report(path, caption=f"../report/tables/{Path(path).stem}.rst", category="Tables",
+                   labels={"table": Path(path).stem})
+        for path in section_tables(section, "csv")
     ]
 
 
-def report_figure_outputs():
-    """The PNG figures, flagged for `snakemake --report` (captions in report/figures/, relative to rules/)."""
+def section_figure_outputs(section):
+    """A section's PNG figures, flagged for `snakemake --report` (captions in report/figures/, relative to rules/)."""
     return [
-        for_report(f"results/figures/{n}.png", caption=f"../report/figures/{n}.rst", category="Figures",
-               subcategory=FIGURE_SUBCATEGORY.get(n, "Other"), labels={"figure": n})
-        for n in report_figure_names()
+        for_report(path, caption=f"../report/figures/{Path(path).stem}.rst", category="Figures",
+                   subcategory=report_registry.figure_subcategory(Path(path).stem), labels={"figure": Path(path).stem})
+        for path in section_figures(section, "png")
     ]
+
+
+def report_pages():
+    """Explore pages per section title (e.g. latent atlases), linked from the report."""
+    out = {}
+    for s in REPORT_SECTIONS.values():
+        if s.pages:
+            out[s.title] = [s.pages.format(model=m, layer=l, rep=r) for m, l in nodes() for r in REPS]
+    return out
+
+
+def report_page_files():
+    return [p for paths in report_pages().values() for p in paths]
 
 
 def disentangle_importances():

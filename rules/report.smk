@@ -1,6 +1,8 @@
-# Stage: report. Tables from every result file, figures from the tables, then
-# results/report.html (one self-contained page). Tables and figures are also
-# wrapped in report() so that `snakemake --report results/report.zip` works.
+# Stage: report. The paper's tables from every result file (aggregate), their
+# figures (figures), then results/report.html (one self-contained page) from the
+# tables, figures and explore pages of every section registered in
+# audiosae.report.registry. Tables and figures are also wrapped in report() so
+# that `snakemake --report results/report.zip` works.
 
 
 report: "../report/workflow.rst"
@@ -12,8 +14,8 @@ rule aggregate:
         probes=probe_results(),
         disentangle=disentangle_results(),
     output:
-        csv=report_table_outputs(),
-        md=report_tables("md"),
+        csv=section_table_outputs("core"),
+        md=section_tables("core", "md"),
     log:
         "results/logs/aggregate.log",
     benchmark:
@@ -29,12 +31,12 @@ rule aggregate:
 
 rule figures:
     input:
-        tables=report_tables("csv"),
+        tables=section_tables("core", "csv"),
         importance=disentangle_importances(),
     output:
-        png=report_figure_outputs(),
-        pdf=report_figures("pdf"),
-        captions="results/figures/captions.json",
+        png=section_figure_outputs("core"),
+        pdf=section_figures("core", "pdf"),
+        captions=section_captions("core"),
     params:
         synthetic=SYNTHETIC,
     log:
@@ -52,9 +54,10 @@ rule figures:
 
 rule report:
     input:
-        tables=report_tables("csv"),
-        figures=report_figures("png"),
-        captions="results/figures/captions.json",
+        tables=section_tables(None, "csv"),
+        figures=section_figures(None, "png"),
+        captions=section_captions(),
+        pages=report_page_files(),
         manifest="results/data/manifest.csv",
         stores=embedding_stores(),
     output:
@@ -67,6 +70,7 @@ rule report:
         claims="results/claims.json",
     params:
         config_yaml=get_config_yaml(),
+        pages=report_pages(),
         benchmarks="results/benchmarks/rules",
     log:
         "results/logs/report.log",

@@ -1,20 +1,15 @@
 """The report stage: tables from every stage's JSON, figures, claims, one HTML page.
 
-- ``aggregate``: long-format tables (one row per model, layer and representation);
-- ``figures``: seaborn figures (PNG and PDF) with one-line captions;
-- ``claims``: the four claims of the paper, answered from the tables;
+- ``registry``: what each analysis stage contributes (tables, figures, claims, pages);
+- ``aggregate``: the paper's long-format tables (one row per model, layer and representation);
+- ``figures``: the paper's seaborn figures (PNG and PDF) with one-line captions;
+- ``claims``: the claims, answered from the tables;
 - ``html``: ``results/report.html``, a self-contained page.
 """
 
-# Names of the stage's outputs, light enough for the Snakefile to import.
-TABLES = ("reconstruction", "probe", "confusion", "disentanglement", "attributes", "factors", "categories")
-FIGURES = (
-    "probe_accuracy_vs_sparsity",
-    "fvu_vs_sparsity",
-    "r2_vs_sparsity",
-    "completeness_vs_sparsity",
-    "category_counts",
-    "confusion_best_node",
-    "completeness_vs_effective_codes",
-)
-SYNTHETIC_FIGURES = ("factor_importance",)  # needs the synthetic corpus's true factors
+from audiosae.report.registry import CORE
+
+# The core section's outputs, light enough for the Snakefile to import.
+TABLES = tuple(CORE.tables)
+SYNTHETIC_FIGURES = tuple(f for f in CORE.figures if "synthetic" in CORE.figure_requires.get(f, ()))
+FIGURES = tuple(f for f in CORE.figures if f not in SYNTHETIC_FIGURES)

@@ -474,12 +474,17 @@ def build_tables(metric_paths, probe_paths, disentangle_paths) -> dict[str, pd.D
 
 def write_tables(metric_paths, probe_paths, disentangle_paths, out_dir: Path | str) -> dict[str, pd.DataFrame]:
     """Build every table and write ``<out_dir>/<name>.csv`` and ``.md``; returns the tables."""
-    out_dir = Path(out_dir)
     tables = build_tables(metric_paths, probe_paths, disentangle_paths)
     for name, df in tables.items():
-        write_text(out_dir / f"{name}.csv", df.to_csv(index=False))
-        write_text(out_dir / f"{name}.md", markdown(df))
+        write_table(out_dir, name, df)
     return tables
+
+
+def write_table(out_dir: Path | str, name: str, df: pd.DataFrame) -> None:
+    """Write one report table as ``<out_dir>/<name>.csv`` and, for reading, ``.md`` (atomically)."""
+    out_dir = Path(out_dir)
+    write_text(out_dir / f"{name}.csv", df.to_csv(index=False))
+    write_text(out_dir / f"{name}.md", markdown(df))
 
 
 def read_tables(tables_dir: Path | str, names: Iterable[str] = TABLES) -> dict[str, pd.DataFrame]:

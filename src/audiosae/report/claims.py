@@ -252,7 +252,7 @@ def claim_layers(cats: pd.DataFrame) -> Claim:
     return Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)
 
 
-def answer_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
+def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
     """The four claims of PAPER.md, in its order, answered from the aggregate tables."""
     return [
         claim_task_information(tables["probe"]),
@@ -260,3 +260,18 @@ def answer_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
         claim_disentanglement(tables["disentanglement"]),
         claim_layers(tables["categories"]),
     ]
+
+
+def answer_claims(tables: dict[str, pd.DataFrame], sections=None) -> list[Claim]:
+    """Every registered section's claims, in registry order (the core's four first).
+
+    A section whose tables are not all in `tables` is skipped: the study did not run it.
+    """
+    from audiosae.report.registry import SECTIONS
+
+    out: list[Claim] = []
+    for section in SECTIONS if sections is None else sections:
+        func = section.claim_function()
+        if func is not None and all(t in tables for t in section.tables):
+            out.extend(func(tables))
+    return out

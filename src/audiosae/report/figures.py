@@ -1,7 +1,7 @@
 """The study's figures, drawn from the aggregate tables (and the importance matrices).
 
 Each figure is saved as PNG (for the HTML report) and PDF (for papers), and has
-a one-line caption, computed from the data it shows, in ``captions.json``.
+a one-line caption, computed from the data it shows, in ``captions/core.json``.
 The sweeps follow the paper's figures: a panel per model, a line per layer
 against SAE sparsity, and the layer's original representation as a dashed
 reference line of the same colour.
@@ -9,7 +9,6 @@ reference line of the same colour.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
@@ -25,7 +24,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from audiosae.report import FIGURES, SYNTHETIC_FIGURES  # noqa: E402
-from audiosae.report._io import atomic_path, write_text  # noqa: E402
+from audiosae.report.registry import CORE  # noqa: E402
+from audiosae.report._io import atomic_path, write_captions  # noqa: E402
 from audiosae.report.aggregate import ORIGINAL, ReportInputError, category_order  # noqa: E402
 
 TARGET_LABEL = {"egemaps": "eGeMAPS attributes", "factors": "true factors"}
@@ -327,7 +327,7 @@ def fig_factor_importance(tables: dict, npz_paths: list[Path]) -> tuple[plt.Figu
 
 def make_figures(tables: dict[str, pd.DataFrame], npz_paths: Iterable[Path | str], out_dir: Path | str,
                  synthetic: bool | None = None) -> dict[str, str]:
-    """Draw every figure into `out_dir` (PNG + PDF) and write captions.json; returns {name: caption}.
+    """Draw every figure into `out_dir` (PNG + PDF) and write captions/core.json; returns {name: caption}.
 
     `synthetic` adds the true-factor figure; by default it is drawn when the
     tables hold a 'factors' target.
@@ -355,5 +355,5 @@ def make_figures(tables: dict[str, pd.DataFrame], npz_paths: Iterable[Path | str
         (name,) = SYNTHETIC_FIGURES
         fig, captions[name] = fig_factor_importance(tables, npz_paths)
         _save(fig, out_dir, name)
-    write_text(out_dir / "captions.json", json.dumps(captions, indent=1, ensure_ascii=False) + "\n")
+    write_captions(out_dir, CORE.name, captions)
     return captions

@@ -3,7 +3,8 @@
 Images are embedded as base64 data URIs and the CSS is inline, so the page needs
 no other file and no network. Sections: what was run (configuration, models and
 revisions, dataset checksum, seeds, package versions, git commit, wall time per
-rule), the four claims (each with its verdict, figure and table), the other
+rule), the claims (each with its verdict, figure and table), links to every
+stage's explore pages (e.g. latent atlases), the other
 figures, then every table.
 """
 
@@ -25,27 +26,10 @@ import yaml
 from audiosae.report._io import write_text
 from audiosae.report.aggregate import category_order, display_frame
 from audiosae.report.claims import Claim
+from audiosae.report.registry import claim_columns, table_note
 
 PACKAGES = ("audiosae", "snakemake", "torch", "torchaudio", "transformers", "numpy", "scipy", "scikit-learn",
             "pandas", "zarr", "opensmile", "torchcrepe", "resemblyzer", "matplotlib", "seaborn")
-TABLE_NOTES = {
-    "reconstruction": "SAE reconstruction on the valid and test clips, one row per (model, layer, sparsity).",
-    "probe": "Linear probes on the test singers; delta_* is the difference to the original representation.",
-    "confusion": "Test confusion matrices of the probes (first seed), one row per (true, predicted) cell.",
-    "disentanglement": "Lasso-based disentanglement per target set; r2 and completeness are over the top-n "
-                       "attributes by R², best_completeness over the top-n by completeness.",
-    "attributes": "Every attribute's in-sample and cross-validated R², completeness and effective codes.",
-    "factors": "The top-n attributes of every node, ranked by R² and by completeness, with their categories.",
-    "categories": "How many of the top-n attributes fall in each category.",
-}
-CLAIM_COLUMNS = {
-    "probe": ["model", "layer", "rep", "accuracy", "accuracy_std", "balanced_accuracy", "macro_f1", "delta_accuracy"],
-    "reconstruction": ["model", "layer", "rep", "k", "test_mse", "test_fvu", "test_cosine", "test_l0",
-                       "test_dead_fraction"],
-    "disentanglement": ["model", "layer", "rep", "target", "r2_mean", "r2_std", "completeness_mean",
-                        "completeness_std", "effective_codes_mean", "dci_disentanglement", "delta_completeness_mean",
-                        "delta_effective_codes_mean"],
-}
 OPEN_ROWS = 60  # tables up to this many rows start unfolded
 
 CSS = """
@@ -182,7 +166,7 @@ def _claim_table(name: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         return _categories_wide(df)
     if name == "disentanglement" and not df.empty:
         df = df[df["target"] == "egemaps"]
-    cols = [c for c in CLAIM_COLUMNS.get(name, df.columns) if c in df.columns]
+    cols = [c for c in (claim_columns(name) or df.columns) if c in df.columns]
     return df[cols]
 
 
@@ -248,7 +232,9 @@ def _dataset_section(cfg: dict, manifest: Path | str | None) -> str:
 def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], captions: dict[str, str],
                claims: list[Claim], config_yaml: str, manifest: Path | str | None = None,
                stores: Iterable[Path | str] = (), benchmarks_dir: Path | str | None = None,
-               commit: str | None = None, versions: dict[str, str] | None = None) -> str:
+               commit: str | None = None, versions: dict[str, str] | None = None,
+               pages: dict[str, list[tuple[str, str]]] | None = None) -> str:
+    """The page. `pages`: section title -> [(link text, href relative to the page)] of explore pages."""
     cfg = yaml.safe_load(config_yaml) or {}
     title = (cfg.get("report") or {}).get("title") or "audiosae report"
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -263,7 +249,8 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
            f"<h1>{_e(title)}</h1>",
            f'<p class="muted">Generated {_e(now)} by audiosae; git commit {_e(commit or "unknown")}.</p>',
            f"<p>Verdicts: {verdicts}</p>",
-           '<nav><ol><li><a href="#run">What was run</a></li><li><a href="#claims">The four claims</a></li>'
+           '<nav><ol><li><a href="#run">What was run</a></li><li><a href="#claims">The claims</a></li>'
+           + ('<li><a href="#explore">Explore</a></li>' if pages else "") +
            '<li><a href="#figures">Other figures</a></li><li><a href="#tables">Tables</a></li></ol></nav>']
 
     out.append('<h2 id="run">What was run</h2>')
@@ -281,8 +268,15 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
     out.append(f"<details><summary>Configuration (YAML, defaults filled in)</summary><pre>{_e(config_yaml)}</pre>"
                "</details>")
 
-    out.append('<h2 id="claims">The four claims</h2>')
+    out.append('<h2 id="claims">The claims</h2>')
     out.extend(_claim_block(c, tables, figures, captions) for c in claims)
+
+    if pages:
+        out.append('<h2 id="explore">Explore</h2><p class="muted">Pages beside this report (open them from the '
+                   'results folder, or serve it: <code>python -m http.server -d results</code>).</p>')
+        for title, links in pages.items():
+            items = "".join(f'<li><a href="{_e(href)}">{_e(text)}</a></li>' for text, href in links)
+            out.append(f"<h3>{_e(title)}</h3><ul class=\"pages\">{items}</ul>")
 
     out.append('<h2 id="figures">Other figures</h2>')
     for name, png in figures.items():
@@ -293,18 +287,42 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
     for name, df in tables.items():
         opened = " open" if len(df) <= OPEN_ROWS else ""
         out.append(f'<details id="table-{_e(name)}"{opened}><summary>{_e(name)}.csv — {len(df)} rows × '
-                   f"{df.shape[1]} columns</summary><p class=\"muted\">{_e(TABLE_NOTES.get(name, ''))}</p>"
+                   f"{df.shape[1]} columns</summary><p class=\"muted\">{_e(table_note(name))}</p>"
                    f"{html_table(df)}</details>")
     out.append("</main></body></html>\n")
     return "\n".join(out)
 
 
+def page_links(out_html: Path | str, pages: dict[str, Iterable[Path | str]]) -> dict[str, list[tuple[str, str]]]:
+    """Section title -> [(text, href)] for explore pages, hrefs relative to the report's folder.
+
+    The text is the page's folder relative to that folder (``atlas/crepe/layer4/sae0.5``).
+    """
+    import os
+
+    base = Path(out_html).resolve().parent
+    out = {}
+    for title, paths in pages.items():
+        links = []
+        for p in paths:
+            rel = Path(os.path.relpath(Path(p).resolve(), base))
+            links.append((str(rel.parent) if rel.name == "index.html" else str(rel), rel.as_posix()))
+        if links:
+            out[title] = links
+    return out
+
+
 def write_report(out_html: Path | str, *, tables, figures, captions, claims, config_yaml, manifest=None, stores=(),
-                 benchmarks_dir=None, claims_json: Path | str | None = None) -> None:
-    """Write the page (and, if asked, the claims as JSON) atomically."""
+                 benchmarks_dir=None, claims_json: Path | str | None = None,
+                 pages: dict[str, Iterable[Path | str]] | None = None) -> None:
+    """Write the page (and, if asked, the claims as JSON) atomically.
+
+    `pages`: section title -> explore pages (paths) to link from the page.
+    """
     page = build_html(tables=tables, figures={k: Path(v) for k, v in figures.items()}, captions=captions,
                       claims=claims, config_yaml=config_yaml, manifest=manifest, stores=stores,
-                      benchmarks_dir=benchmarks_dir, commit=git_commit())
+                      benchmarks_dir=benchmarks_dir, commit=git_commit(),
+                      pages=page_links(out_html, pages or {}))
     write_text(out_html, page)
     if claims_json is not None:
         write_text(claims_json, json.dumps([c.to_dict() for c in claims], indent=1, ensure_ascii=False) + "\n")

@@ -1,0 +1,169 @@
+"""Where the report learns what each analysis stage contributes: one `Section` per stage.
+
+A stage that wants its results in ``results/report.html`` (and in
+``snakemake --report``) registers ONE section in `SECTIONS` below, and makes its
+own rule(s) write, for every name it registers:
+
+- ``results/tables/<table>.csv`` and ``.md`` (long format, one row per model,
+  layer and rep where that makes sense; :func:`audiosae.report.aggregate.write_table`
+  writes both);
+- ``results/figures/<figure>.png`` and ``.pdf``;
+- ``results/figures/captions/<section>.json``: ``{figure: one-line caption}``;
+- ``report/tables/<table>.rst`` and ``report/figures/<figure>.rst`` in the
+  repository: the captions ``snakemake --report`` shows (a test checks they exist).
+
+The report rule's inputs are derived from this registry (``rules/common.smk``),
+its page renders the sections in registry order, and `answer_claims` asks each
+section's claim function, so adding a stage touches no report module: one
+library module, one script, one ``.smk`` and one entry here.
+
+This module imports nothing heavy: the Snakefile reads it while building the DAG.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class Section:
+    """What one analysis stage puts into the report."""
+
+    name: str
+    """Short id: file names (``captions/<name>.json``) and anchors use it."""
+    title: str
+    """Heading of the stage's part of the report."""
+    tables: Mapping[str, str]
+    """Table name -> one-line note shown above it in the report."""
+    figures: Mapping[str, str] = field(default_factory=dict)
+    """Figure name -> subcategory in ``snakemake --report`` (e.g. "Sparsity sweeps")."""
+    claims: str | None = None
+    """``"module:function"``: called with the dict of every registered table (name -> DataFrame),
+    returns a list of `audiosae.report.claims.Claim`. None: the stage answers no claim."""
+    claim_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Table name -> the columns shown under a claim that cites it (default: every column)."""
+    requires: tuple[str, ...] = ()
+    """Study flags (see `flags`) the whole section needs; without them it is left out."""
+    figure_requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Figure name -> extra flags that one figure needs (e.g. the synthetic corpus's true factors)."""
+    pages: str | None = None
+    """Path pattern of explore pages the report links, with ``{model}``, ``{layer}``, ``{rep}``
+    (expanded over every analysed node and representation), e.g. an atlas's ``index.html``."""
+
+    def enabled(self, flags: Iterable[str]) -> bool:
+        return set(self.requires) <= set(flags)
+
+    def figure_names(self, flags: Iterable[str]) -> list[str]:
+        flags = set(flags)
+        return [f for f in self.figures if set(self.figure_requires.get(f, ())) <= flags]
+
+    def claim_function(self) -> Callable | None:
+        if self.claims is None:
+            return None
+        module, _, func = self.claims.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+CORE = Section(
+    name="core",
+    title="The paper's study: reconstruction, probes, disentanglement",
+    tables={
+        "reconstruction": "SAE reconstruction on the valid and test clips, one row per (model, layer, sparsity).",
+        "probe": "Linear probes on the test singers; delta_* is the difference to the original representation.",
+        "confusion": "Test confusion matrices of the probes (first seed), one row per (true, predicted) cell.",
+        "disentanglement": "Lasso-based disentanglement per target set; r2 and completeness are over the top-n "
+                           "attributes by R², best_completeness over the top-n by completeness.",
+        "attributes": "Every attribute's in-sample and cross-validated R², completeness and effective codes.",
+        "factors": "The top-n attributes of every node, ranked by R² and by completeness, with their categories.",
+        "categories": "How many of the top-n attributes fall in each category.",
+    },
+    figures={
+        "probe_accuracy_vs_sparsity": "Sparsity sweeps",
+        "fvu_vs_sparsity": "Sparsity sweeps",
+        "r2_vs_sparsity": "Sparsity sweeps",
+        "completeness_vs_sparsity": "Sparsity sweeps",
+        "category_counts": "Attributes",
+        "confusion_best_node": "Probes",
+        "completeness_vs_effective_codes": "Attributes",
+        "factor_importance": "Attributes",
+    },
+    figure_requires={"factor_importance": ("synthetic",)},
+    claims="audiosae.report.claims:core_claims",
+    claim_columns={
+        "probe": ("model", "layer", "rep", "accuracy", "accuracy_std", "balanced_accuracy", "macro_f1",
+                  "delta_accuracy"),
+        "reconstruction": ("model", "layer", "rep", "k", "test_mse", "test_fvu", "test_cosine", "test_l0",
+                           "test_dead_fraction"),
+        "disentanglement": ("model", "layer", "rep", "target", "r2_mean", "r2_std", "completeness_mean",
+                            "completeness_std", "effective_codes_mean", "dci_disentanglement",
+                            "delta_completeness_mean", "delta_effective_codes_mean"),
+    },
+)
+
+# Registry order is report order. A new stage appends its Section here.
+SECTIONS: tuple[Section, ...] = (CORE,)
+
+
+def flags(config: Mapping) -> set[str]:
+    """The study flags sections and figures can require, from a validated config.
+
+    ``synthetic``: the corpus has true generative factors.
+    """
+    out = set()
+    if config["data"]["corpus"] == "synthetic":
+        out.add("synthetic")
+    return out
+
+
+def sections(study_flags: Iterable[str], registry: Iterable[Section] = SECTIONS) -> list[Section]:
+    """The sections this study has, in report order."""
+    study_flags = set(study_flags)
+    return [s for s in registry if s.enabled(study_flags)]
+
+
+def table_names(study_flags: Iterable[str] | None = None, registry: Iterable[Section] = SECTIONS) -> list[str]:
+    """Every registered table (of the enabled sections when `study_flags` is given)."""
+    secs = registry if study_flags is None else sections(study_flags, registry)
+    return [t for s in secs for t in s.tables]
+
+
+def figure_names(study_flags: Iterable[str], registry: Iterable[Section] = SECTIONS) -> list[str]:
+    return [f for s in sections(study_flags, registry) for f in s.figure_names(study_flags)]
+
+
+def table_note(name: str, registry: Iterable[Section] = SECTIONS) -> str:
+    for s in registry:
+        if name in s.tables:
+            return s.tables[name]
+    return ""
+
+
+def figure_subcategory(name: str, registry: Iterable[Section] = SECTIONS) -> str:
+    for s in registry:
+        if name in s.figures:
+            return s.figures[name]
+    return "Other"
+
+
+def claim_columns(name: str, registry: Iterable[Section] = SECTIONS) -> tuple[str, ...] | None:
+    for s in registry:
+        if name in s.claim_columns:
+            return tuple(s.claim_columns[name])
+    return None
+
+
+def check_unique(registry: Iterable[Section] = SECTIONS) -> None:
+    """Two sections must not claim the same section, table or figure name."""
+    seen: dict[str, str] = {}
+    for s in registry:
+        for kind, names in (("section", [s.name]), ("table", s.tables), ("figure", s.figures)):
+            for n in names:
+                key = f"{kind} {n}"
+                if key in seen:
+                    raise ValueError(f"report registry: {key} is registered by both {seen[key]} and {s.name}")
+                seen[key] = s.name
+
+
+check_unique()

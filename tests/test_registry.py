@@ -1,0 +1,70 @@
+"""The report registry: one entry per stage is all the report needs to show its tables, figures, claims and pages."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from audiosae.report import registry
+from audiosae.report.claims import Claim, answer_claims
+from audiosae.report.html import build_html, page_links
+from audiosae.report.registry import Section
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("section", registry.SECTIONS, ids=lambda s: s.name)
+def test_every_registered_output_has_a_snakemake_report_caption(section):
+    for t in section.tables:
+        assert (REPO / "report" / "tables" / f"{t}.rst").exists(), f"report/tables/{t}.rst missing"
+    for f in section.figures:
+        assert (REPO / "report" / "figures" / f"{f}.rst").exists(), f"report/figures/{f}.rst missing"
+
+
+def test_duplicate_names_across_sections_are_refused():
+    a = Section(name="a", title="A", tables={"probe": ""})
+    with pytest.raises(ValueError, match="table probe is registered by both core and a"):
+        registry.check_unique((registry.CORE, a))
+
+
+def test_flags_select_sections_and_figures():
+    needs = Section(name="frames", title="F", tables={"x": ""}, figures={"y": "Other", "z": "Other"},
+                    requires=("frames",), figure_requires={"z": ("synthetic",)})
+    reg = (registry.CORE, needs)
+    assert [s.name for s in registry.sections(set(), reg)] == ["core"]
+    assert registry.figure_names({"frames"}, reg)[-1] == "y"
+    assert "factor_importance" not in registry.figure_names({"frames"}, reg)
+    assert registry.figure_names({"frames", "synthetic"}, reg)[-2:] == ["y", "z"]
+    assert registry.table_names({"frames"}, reg)[-1] == "x"
+
+
+def test_a_registered_section_answers_its_claims_after_the_core(monkeypatch):
+    mod = types.ModuleType("fake_stage")
+
+    def claims(tables):
+        n = len(tables["units"])
+        return [Claim(number=5, title="units", paper="p", sentence=f"{n} units", verdict="supported", rule="r",
+                      table="units", figure="")]
+
+    mod.claims = claims
+    monkeypatch.setitem(sys.modules, "fake_stage", mod)
+    extra = Section(name="stage", title="Stage", tables={"units": "one row per unit"}, claims="fake_stage:claims")
+    out = answer_claims({"units": pd.DataFrame({"u": [1, 2, 3]})}, sections=(extra,))
+    assert [(c.number, c.sentence) for c in out] == [(5, "3 units")]
+    # A section whose tables this study did not produce answers nothing (instead of failing).
+    assert answer_claims({}, sections=(extra,)) == []
+
+
+def test_explore_pages_are_linked_relative_to_the_report(tmp_path):
+    report = tmp_path / "results" / "report.html"
+    page = tmp_path / "results" / "atlas" / "crepe" / "layer4" / "sae0.5" / "index.html"
+    links = page_links(report, {"Latent atlas": [page]})
+    assert links == {"Latent atlas": [("atlas/crepe/layer4/sae0.5", "atlas/crepe/layer4/sae0.5/index.html")]}
+    html = build_html(tables={}, figures={}, captions={}, claims=[], config_yaml="report: {title: t}\n",
+                      versions={}, pages=links)
+    assert '<a href="atlas/crepe/layer4/sae0.5/index.html">atlas/crepe/layer4/sae0.5</a>' in html
+    assert 'href="#explore"' in html
