@@ -5,7 +5,8 @@
 import json
 from pathlib import Path
 
-from audiosae.config import ConfigError, resolve_layers, static_layer_widths
+from audiosae.config import ConfigError
+from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
 
 
 MODELS = config["models"]
@@ -25,30 +26,34 @@ def get_corpus_root():
 # ---------------------------------------------------------------- models and layers
 
 
-def hf_depth(model):
-    """Hidden states of a downloaded Hugging Face model (its config.json), or None."""
-    cfg = Path("resources/models") / model / "config.json"
-    if not cfg.exists():
-        return None
-    data = json.loads(cfg.read_text())
-    n = data.get("num_hidden_layers")
-    return None if n is None else n + 1
+def get_weights_dir(model):
+    """Where download_model puts a model's snapshot (None for packaged models)."""
+    facts = model_facts(model, MODELS[model])
+    return f"resources/models/{model}" if facts.needs_weights else None
+
+
+def get_facts(model):
+    """What the encoder registry knows about `model` (its widths need the snapshot for HF models)."""
+    return model_facts(model, MODELS[model], get_weights_dir(model))
 
 
 def get_layers(model):
-    """Hidden-state indices analysed for `model`, as non-negative ints."""
+    """Hidden-state indices analysed for `model`, as non-negative ints.
+
+    `layers: all` or a negative index needs the model's depth. A Hugging Face
+    model knows it only once downloaded, so then this waits for download_model
+    (a checkpoint): call it from input functions, never at parse time.
+    """
     spec = MODELS[model]["layers"]
-    widths = static_layer_widths(MODELS[model])
-    if widths is not None:
-        return resolve_layers(model, spec, len(widths))
-    depth = hf_depth(model)
+    depth = get_facts(model).depth()
+    if depth is None and needs_depth(spec):
+        checkpoints.download_model.get(model=model)  # raises until the snapshot exists; Snakemake then re-evaluates
+        depth = get_facts(model).depth()
+        if depth is None:
+            raise ConfigError(f"model '{model}': resources/models/{model}/config.json has no num_hidden_layers; "
+                              f"list its layers explicitly (config key 'models.{model}.layers')")
     if depth is not None:
         return resolve_layers(model, spec, depth)
-    if spec == "all" or any(l < 0 for l in spec):
-        raise ConfigError(
-            f"config key 'models.{model}.layers': 'all' and negative layers need the model's depth; "
-            f"run `snakemake download_model_{model}` first (or list non-negative layers)"
-        )
     return sorted(set(spec))
 
 
@@ -60,9 +65,7 @@ def get_model_params(wildcards):
 
 def get_model_weights(wildcards):
     """Downloaded weights folder for Hugging Face models; packaged models need none."""
-    if MODELS[wildcards.model]["source"] == "hf":
-        return f"resources/models/{wildcards.model}"
-    return []
+    return get_weights_dir(wildcards.model) or []
 
 
 def get_extraction_batch_size(wildcards):
@@ -96,24 +99,28 @@ def get_rep_array(wildcards):
 # ---------------------------------------------------------------- target lists
 
 
+# Input functions (they take `wildcards`): with `layers: all` on a Hugging Face
+# model, the nodes are known only after its download (see get_layers).
+
+
 def nodes():
     """Every analysed (model, layer) pair."""
     return [(m, l) for m in MODELS for l in get_layers(m)]
 
 
-def sae_dirs():
+def sae_dirs(wildcards=None):
     return [f"results/sae/{m}/layer{l}/sparsity{s}" for m, l in nodes() for s in SPARSITIES]
 
 
-def sae_metrics():
+def sae_metrics(wildcards=None):
     return [f"{d}/metrics.json" for d in sae_dirs()]
 
 
-def probe_results():
+def probe_results(wildcards=None):
     return [f"results/probe/{m}/layer{l}/{r}.json" for m, l in nodes() for r in REPS]
 
 
-def disentangle_results():
+def disentangle_results(wildcards=None):
     return [f"results/disentangle/{m}/layer{l}/{r}.json" for m, l in nodes() for r in REPS]
 
 
@@ -139,7 +146,7 @@ def get_probe_gpu(wildcards):
 def get_model_repo_id(wildcards):
     """Hugging Face id of a model (download_model only serves `source: hf` models)."""
     model = MODELS[wildcards.model]
-    if model["source"] != "hf":
+    if not get_facts(wildcards.model).needs_weights:
         raise ConfigError(
             f"model '{wildcards.model}' has source '{model['source']}': its weights ship with its package, "
             f"there is nothing to download"
@@ -152,21 +159,13 @@ def get_model_revision(wildcards):
 
 
 def get_extraction_mem_mb(wildcards):
-    """Memory of one extraction job: a base-size transformer, CREPE full's wide first block, or small."""
-    model = MODELS[wildcards.model]
-    if model["source"] == "hf":
-        return 8000
-    if model["source"] == "crepe" and model.get("capacity", "tiny") == "full":
-        return 6000
-    return 2000
+    """Memory of one extraction job, as the model's encoder module sizes it."""
+    return get_facts(wildcards.model).resources()["mem_mb"]
 
 
 def get_extraction_runtime(wildcards):
     """Minutes asked of a cluster for one extraction job (generous: the CPU fallback is slow)."""
-    model = MODELS[wildcards.model]
-    if model["source"] == "hf" or model.get("capacity") == "full":
-        return 720
-    return 120
+    return get_facts(wildcards.model).resources()["runtime"]
 
 
 # ---------------------------------------------------------------- sae stage
@@ -227,7 +226,7 @@ def section_figure_outputs(section):
     ]
 
 
-def report_pages():
+def report_pages(wildcards=None):
     """Explore pages per section title (e.g. latent atlases), linked from the report."""
     out = {}
     for s in REPORT_SECTIONS.values():
@@ -236,11 +235,11 @@ def report_pages():
     return out
 
 
-def report_page_files():
+def report_page_files(wildcards=None):
     return [p for paths in report_pages().values() for p in paths]
 
 
-def disentangle_importances():
+def disentangle_importances(wildcards=None):
     """The importance matrices (.npz) written beside each disentangle JSON."""
     return [p.removesuffix(".json") + ".npz" for p in disentangle_results()]
 

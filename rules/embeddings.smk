@@ -4,7 +4,10 @@
 # that uses the network, so a local rule); extraction loads them offline.
 
 
-rule download_model:
+# A checkpoint: `layers: all` (or a negative index) on a Hugging Face model is
+# resolved against the depth in the downloaded config.json, so the DAG is
+# re-evaluated once the snapshot is there.
+checkpoint download_model:
     output:
         directory("resources/models/{model}"),
     params:

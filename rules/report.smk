@@ -10,9 +10,9 @@ report: "../report/workflow.rst"
 
 rule aggregate:
     input:
-        metrics=sae_metrics(),
-        probes=probe_results(),
-        disentangle=disentangle_results(),
+        metrics=sae_metrics,
+        probes=probe_results,
+        disentangle=disentangle_results,
     output:
         csv=section_table_outputs("core"),
         md=section_tables("core", "md"),
@@ -32,7 +32,7 @@ rule aggregate:
 rule figures:
     input:
         tables=section_tables("core", "csv"),
-        importance=disentangle_importances(),
+        importance=disentangle_importances,
     output:
         png=section_figure_outputs("core"),
         pdf=section_figures("core", "pdf"),
@@ -57,7 +57,7 @@ rule report:
         tables=section_tables(None, "csv"),
         figures=section_figures(None, "png"),
         captions=section_captions(),
-        pages=report_page_files(),
+        pages=report_page_files,
         manifest="results/data/manifest.csv",
         stores=embedding_stores(),
     output:
@@ -70,7 +70,7 @@ rule report:
         claims="results/claims.json",
     params:
         config_yaml=get_config_yaml(),
-        pages=report_pages(),
+        pages=report_pages,
         benchmarks="results/benchmarks/rules",
     log:
         "results/logs/report.log",

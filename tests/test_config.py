@@ -76,7 +76,7 @@ def test_out_of_range_layer_names_model_and_range():
 
 
 def test_negative_and_all_layers_resolve():
-    from audiosae.config import resolve_layers
+    from audiosae.encoders.registry import resolve_layers
 
     assert resolve_layers("m", [-1, 0], 4) == [0, 3]
     assert resolve_layers("m", "all", 3) == [0, 1, 2]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from audiosae.encoders.download import DownloadError, download_model
 from audiosae.encoders.hf import recorded_commit
+from fake_hub import FakeHub, serving
 
 REPO_ID = "tiny-org/tiny-model"
 COMMIT = "a" * 40
@@ -23,66 +21,15 @@ FILES = {
 }
 
 
-class FakeHub(BaseHTTPRequestHandler):
-    """The calls snapshot_download makes: repo info, then one HEAD + GET per file."""
-
-    requested: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, code, doc, error_code=None):
-        body = json.dumps(doc).encode()
-        self.send_response(code)
-        if error_code:  # as the Hub does
-            self.send_header("X-Error-Code", error_code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _file(self, head: bool):
-        prefix = f"/{REPO_ID}/resolve/"  # /{repo_id}/resolve/{revision}/{filename}
-        if not self.path.startswith(prefix):
-            return self._json(404, {"error": "Repository not found"}, "RepoNotFound")
-        revision, name = self.path[len(prefix):].split("?")[0].split("/", 1)
-        if revision != COMMIT or name not in FILES:
-            return self._json(404, {"error": "Entry not found"}, "EntryNotFound")
-        data = FILES[name]
-        self.send_response(200)
-        self.send_header("X-Repo-Commit", COMMIT)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if not head:
-            self.wfile.write(data)
-        FakeHub.requested.append(name)
-
-    def do_HEAD(self):
-        self._file(head=True)
-
-    def do_GET(self):
-        prefix = f"/api/models/{REPO_ID}/revision/"
-        if self.path.startswith(prefix):
-            revision = self.path[len(prefix):].split("?")[0]
-            if revision not in ("main", COMMIT):
-                return self._json(404, {"error": f"Invalid rev id: {revision}"}, "RevisionNotFound")
-            return self._json(200, {"id": REPO_ID, "modelId": REPO_ID, "sha": COMMIT, "private": False,
-                                    "siblings": [{"rfilename": n} for n in FILES]})
-        if self.path.startswith("/api/models/"):
-            return self._json(404, {"error": "Repository not found"}, "RepoNotFound")
-        return self._file(head=False)
+class TinyHub(FakeHub):
+    repo_id, commit, files, requested = REPO_ID, COMMIT, FILES, []
 
 
 @pytest.fixture
 def hub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    FakeHub.requested = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    TinyHub.requested = []
+    with serving(TinyHub) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +46,7 @@ def test_snapshot_of_the_resolved_commit_lands_atomically_with_its_record(hub, t
     assert record["commit"] == COMMIT and record["revision_requested"] == "main"
     for name in ("config.json", "preprocessor_config.json", "model.safetensors"):
         assert (dest / name).read_bytes() == FILES[name]
-    assert not (dest / "tf_model.h5").exists() and "tf_model.h5" not in FakeHub.requested
+    assert not (dest / "tf_model.h5").exists() and "tf_model.h5" not in TinyHub.requested
     assert json.loads((dest / "audiosae_revision.json").read_text())["commit"] == COMMIT
     assert recorded_commit(dest) == COMMIT
     assert sorted(p.name for p in dest.parent.iterdir()) == ["tiny"]  # no temporary sibling left

@@ -1,26 +1,25 @@
 """Load and check a study's configuration before any job runs.
 
-The JSON schema (``schemas/config.schema.yaml``) says what each key is; this
-module fills in its defaults, turns the first violation into one sentence that
-names the key, and adds the checks a schema cannot express (a k of zero, a
-remote-code model without a pinned revision, an out-of-range layer).
+The JSON schema (``schemas/config.schema.yaml``) says what each key is; each
+encoder module adds the model keys of its own source (``Facts.options``, see
+audiosae.encoders.registry). This module fills in the defaults, turns the first
+violation into one sentence that names the key, and adds the checks a schema
+cannot express (a k of zero, a remote-code model without a pinned revision, an
+out-of-range layer), asking the encoder registry for every fact about a model.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import yaml
 
+from audiosae.errors import ConfigError
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    """A configuration key is missing, misspelt, of the wrong type or out of range."""
+__all__ = ["ConfigError", "SCHEMA_PATH", "load_schema", "validate"]
 
 
 def _with_defaults(validator_class):
@@ -60,8 +59,20 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def load_schema(path: Path | str = SCHEMA_PATH) -> dict:
+    """The config schema, with every encoder source's own model keys merged in."""
+    from audiosae.encoders.registry import SOURCES, source_options
+
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    model = schema["properties"]["models"]["additionalProperties"]
+    model["properties"]["source"]["enum"] = list(SOURCES)
+    for source, options in source_options().items():
+        for key, spec in options.items():
+            if key in model["properties"] and model["properties"][key] != spec:
+                raise RuntimeError(f"encoder source {source!r} declares model key {key!r} differently from "
+                                   f"another source or the schema; give it another name")
+            model["properties"][key] = spec
+    return schema
 
 
 def validate(config: dict, schema: dict | None = None) -> dict:
@@ -78,67 +89,31 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     return config
 
 
-_HEX40 = re.compile(r"^[0-9a-f]{40}$")
-
-
 def _check_semantics(config: dict) -> None:
-    from audiosae.sae.sizes import latent_count, k_for  # light module, no torch
+    from audiosae.encoders.registry import COMMON_KEYS, model_facts, resolve_layers, source_options
+    from audiosae.sae.sizes import k_for, latent_count  # light module, no torch
 
+    owners = source_options()
     for name, model in config["models"].items():
         source = model["source"]
-        if source == "hf" and "id" not in model:
-            raise ConfigError(f"config key 'models.{name}.id': a Hugging Face model needs its id")
-        if model.get("trust_remote_code") and not _HEX40.match(model.get("revision", "")):
-            raise ConfigError(
-                f"config key 'models.{name}.revision': trust_remote_code runs the repository's own code, "
-                f"so pin it to a 40-hex commit hash (got {model.get('revision')!r})"
-            )
-        for key, only in (("capacity", "crepe"), ("hop_ms", "crepe"), ("id", "hf"), ("trust_remote_code", "hf")):
-            if key in model and source != only:
-                raise ConfigError(f"config key 'models.{name}.{key}' applies to source '{only}' only, not '{source}'")
-        widths = static_layer_widths(model)
-        if widths is not None:
-            resolve_layers(name, model["layers"], len(widths))
-            for layer in resolve_layers(name, model["layers"], len(widths)):
-                for s in config["sae"]["sparsities"]:
-                    n = latent_count(config["sae"]["dim"], widths[layer])
-                    if k_for(s, n) == 0:
-                        raise ConfigError(
-                            f"config key 'sae.sparsities': model '{name}', layer {layer}, sparsity {s} gives "
-                            f"k = int((1 - {s}) * {n}) = 0 active codes; lower the sparsity or raise sae.dim"
-                        )
+        for key in model:
+            if key not in COMMON_KEYS and key not in owners[source]:
+                only = [s for s, opts in owners.items() if key in opts]
+                raise ConfigError(f"config key 'models.{name}.{key}' applies to source '{only[0]}' only, "
+                                  f"not '{source}'")
+        facts = model_facts(name, model)
+        facts.check()
+        widths = facts.layer_widths()
+        if widths is None:
+            continue  # a Hugging Face model before its download: the rules check its layers once it is there
+        for layer in resolve_layers(name, model["layers"], len(widths)):
+            for s in config["sae"]["sparsities"]:
+                n = latent_count(config["sae"]["dim"], widths[layer])
+                if k_for(s, n) == 0:
+                    raise ConfigError(
+                        f"config key 'sae.sparsities': model '{name}', layer {layer}, sparsity {s} gives "
+                        f"k = int((1 - {s}) * {n}) = 0 active codes; lower the sparsity or raise sae.dim"
+                    )
     techniques = config["data"]["techniques"]
     if len(set(techniques)) != len(techniques):
         raise ConfigError("config key 'data.techniques': a technique is listed twice")
-
-
-def static_layer_widths(model: dict) -> list[int] | None:
-    """Widths of every hidden state of a model known without loading it, or None."""
-    source = model["source"]
-    if source == "crepe":
-        from audiosae.encoders.crepe import layer_widths
-
-        return layer_widths(model.get("capacity", "tiny"))
-    if source == "resemblyzer":
-        from audiosae.encoders.resemblyzer import layer_widths
-
-        return layer_widths()
-    return None
-
-
-def resolve_layers(name: str, layers: Any, depth: int) -> list[int]:
-    """Hidden-state indices (negatives counted from the end, 'all') as sorted non-negative ints.
-
-    `depth` is the number of hidden states (embedding output included).
-    """
-    if layers == "all":
-        return list(range(depth))
-    out = []
-    for layer in layers:
-        if not -depth <= layer < depth:
-            raise ConfigError(
-                f"config key 'models.{name}.layers': layer {layer} is out of range for model '{name}', "
-                f"which has hidden states 0..{depth - 1} (or -{depth}..-1)"
-            )
-        out.append(layer % depth)
-    return sorted(set(out))

@@ -25,8 +25,10 @@ import hashlib
 import importlib.metadata
 import os
 
-# torch is imported inside functions: audiosae.config reads layer_widths at DAG
-# build time, which must stay fast.
+from audiosae.encoders.base import EncoderFacts
+
+# torch is imported inside functions: the Snakefile asks this module's Facts
+# for layer widths and the frame grid at DAG build time, which must stay fast.
 
 SAMPLE_RATE = 16000
 WINDOW = 1024
@@ -43,6 +45,41 @@ PITCH_BINS = 360
 def layer_widths(capacity: str = "tiny") -> list[int]:
     """Width of each hidden state: index i < 6 is conv block i + 1, index 6 the 360 pitch bins."""
     return list(_BLOCK_CHANNELS[capacity]) + [PITCH_BINS]
+
+
+class Facts(EncoderFacts):
+    """CREPE's facts: fixed widths per capacity; one frame every `hop_ms`, centred (frame 0 at t = 0)."""
+
+    source = "crepe"
+    options = {
+        "capacity": {"type": "string", "enum": list(_BLOCK_CHANNELS),
+                     "description": "CREPE capacity (default tiny)."},
+        "hop_ms": {"type": "number", "exclusiveMinimum": 0,
+                   "description": "Hop between CREPE frames in milliseconds (default 10)."},
+    }
+
+    def capacity(self) -> str:
+        return self.cfg.get("capacity", "tiny")
+
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    def layer_widths(self) -> list[int]:
+        return layer_widths(self.capacity())
+
+    def hop_samples(self) -> int:
+        return hop_samples(self.cfg.get("hop_ms", 10.0))
+
+    def num_frames(self, n_samples: int) -> int:
+        # torchcrepe pads half a window at both ends, then takes a frame every hop.
+        return 1 + int(n_samples) // self.hop_samples()
+
+    def resources(self) -> dict:
+        # conv1 of `full` holds 1024 x 256 values per frame.
+        return {"mem_mb": 6000, "runtime": 720} if self.capacity() == "full" else {"mem_mb": 2000, "runtime": 120}
+
+    def build(self, device, dtype):
+        return CrepeEncoder(capacity=self.capacity(), hop_ms=self.cfg.get("hop_ms", 10.0), device=device, dtype=dtype)
 
 
 def weights_path(capacity: str) -> str:
@@ -103,12 +140,16 @@ class CrepeEncoder:
         return capture
 
     def hidden_states(self, batch: "torch.Tensor") -> "list[torch.Tensor]":
+        return [h.mean(dim=1) for h in self.frame_states(batch)]
+
+    def frame_states(self, batch: "torch.Tensor") -> "list[torch.Tensor]":
+        """Every hidden state per frame: float32 [B, 1 + T // hop, width] on CPU."""
         import torch
 
         with torch.no_grad():
-            return self._pooled(torch.as_tensor(batch, dtype=torch.float32))
+            return self._per_frame(torch.as_tensor(batch, dtype=torch.float32))
 
-    def _pooled(self, batch):
+    def _per_frame(self, batch):
         import torch
 
         b = batch.shape[0]
@@ -122,11 +163,7 @@ class CrepeEncoder:
             for i, out in enumerate(self._captured):
                 per_layer[i].append(out)
             per_layer[-1].append(salience.float())
-        pooled = []
-        for parts in per_layer:
-            h = torch.cat(parts).reshape(b, n_frames, -1)
-            pooled.append(h.mean(dim=1).cpu())
-        return pooled
+        return [torch.cat(parts).reshape(b, n_frames, -1).cpu() for parts in per_layer]
 
     def describe(self) -> dict:
         with open(weights_path(self.capacity), "rb") as fh:

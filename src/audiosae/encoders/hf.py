@@ -19,6 +19,13 @@ All crops have the same length, so batches need no padding and no attention
 mask (for wav2vec2-style models with group norm, Hugging Face advises passing
 none anyway).
 
+Frames (`frame_states`, for frame-level SAEs): waveform models give one vector
+per conv-encoder frame, as many as the conv stack's own length formula says
+(`Facts.num_frames`: floor((L - kernel) / stride) + 1 per conv layer, the one in
+`_get_feat_extract_output_lengths`); AST gives, per time column of patches, the
+mean of that column's patch tokens over frequency, for the columns whose 16
+fbank frames all lie inside the audio (the padding to 10.24 s is dropped).
+
 `trust_remote_code` (MERT) is allowed only when the config asks for it and
 pins `revision` to a commit hash, and the folder must hold that very commit
 (recorded by download_model, or in huggingface-cli's download metadata).
@@ -32,10 +39,16 @@ import re
 import warnings
 from pathlib import Path
 
-import torch
+from audiosae.encoders.base import EncoderFacts
+from audiosae.errors import ConfigError
+
+# torch and transformers are imported inside functions: the Snakefile asks Facts
+# for layer widths and frame grids (read from the snapshot's JSON files).
 
 REVISION_FILE = "audiosae_revision.json"
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_AST = "audio-spectrogram-transformer"
+_FBANK_WINDOW, _FBANK_HOP, _FBANK_RATE = 400, 160, 16000  # ASTFeatureExtractor: Kaldi fbank, 25 ms / 10 ms
 
 
 def _dtype_kwarg() -> str:
@@ -46,7 +59,126 @@ def _dtype_kwarg() -> str:
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
-_DTYPE_KW = _dtype_kwarg()
+def _conv_out(length: int, kernel: int, stride: int) -> int:
+    return max(0, (int(length) - int(kernel)) // int(stride) + 1) if length >= kernel else 0
+
+
+class Facts(EncoderFacts):
+    """A Hugging Face model's facts, read from its snapshot's config.json and preprocessor_config.json.
+
+    Before download_model has fetched the snapshot, widths and depth are unknown
+    (None): the Snakefile then waits for the download (a checkpoint) before it
+    resolves `layers: all` or negative indices.
+    """
+
+    source = "hf"
+    needs_weights = True
+    options = {
+        "id": {"type": "string", "description": "Hugging Face model id."},
+        "revision": {"type": "string",
+                     "description": "Hugging Face revision, default main (a commit hash pins it; required to be a "
+                                    "hash when trust_remote_code is set)."},
+        "trust_remote_code": {"type": "boolean",
+                              "description": "Allow the model repository's own code (MERT needs it; default false)."},
+        "sample_rate": {"type": "integer", "minimum": 1000,
+                        "description": "Override the model's input rate (default: its feature extractor's)."},
+    }
+
+    def check(self) -> None:
+        if "id" not in self.cfg:
+            raise ConfigError(f"config key 'models.{self.name}.id': a Hugging Face model needs its id")
+        if self.cfg.get("trust_remote_code") and not _HEX40.match(self.cfg.get("revision", "")):
+            raise ConfigError(
+                f"config key 'models.{self.name}.revision': trust_remote_code runs the repository's own code, "
+                f"so pin it to a 40-hex commit hash (got {self.cfg.get('revision')!r})"
+            )
+
+    def _json(self, file: str) -> dict | None:
+        if self.weights_dir is None or not (self.weights_dir / file).exists():
+            return None
+        return json.loads((self.weights_dir / file).read_text())
+
+    def model_config(self) -> dict:
+        cfg = self._json("config.json")
+        if cfg is None:
+            raise ConfigError(f"model '{self.name}': no config.json in {self.weights_dir}; run "
+                              f"`snakemake resources/models/{self.name}` first (download_model)")
+        return cfg
+
+    def sample_rate(self) -> int:
+        if self.cfg.get("sample_rate"):
+            return int(self.cfg["sample_rate"])
+        return int((self._json("preprocessor_config.json") or {}).get("sampling_rate", 16000))
+
+    def layer_widths(self) -> list[int] | None:
+        cfg = self._json("config.json")
+        if cfg is None or "num_hidden_layers" not in cfg or "hidden_size" not in cfg:
+            return None
+        # hidden_states: the embedding output plus one entry per transformer block, all hidden_size wide.
+        return [int(cfg["hidden_size"])] * (int(cfg["num_hidden_layers"]) + 1)
+
+    # ---------------------------------------------------------------- frames
+
+    def _grid(self) -> tuple[str, dict]:
+        cfg = self.model_config()
+        if cfg.get("conv_stride") and cfg.get("conv_kernel"):
+            return "conv", cfg
+        if cfg.get("model_type") == _AST or all(k in cfg for k in ("time_stride", "patch_size", "max_length")):
+            return "ast", cfg
+        raise self.unknown_frames(f"the frame rate or output length of its model type "
+                                  f"{cfg.get('model_type', '?')!r} (no conv_stride/conv_kernel, not an AST)")
+
+    def hop_samples(self) -> int:
+        kind, cfg = self._grid()
+        if kind == "conv":
+            return math.prod(int(s) for s in cfg["conv_stride"])
+        return int(cfg["time_stride"]) * _FBANK_HOP * self.sample_rate() // _FBANK_RATE
+
+    def num_frames(self, n_samples: int) -> int:
+        kind, cfg = self._grid()
+        n = int(n_samples)
+        if kind == "conv":
+            for kernel, stride in zip(cfg["conv_kernel"], cfg["conv_stride"]):
+                n = _conv_out(n, kernel, stride)
+            return n
+        fbank = min(_conv_out(n * _FBANK_RATE // self.sample_rate(), _FBANK_WINDOW, _FBANK_HOP),
+                    int(cfg["max_length"]))
+        return _conv_out(fbank, int(cfg["patch_size"]), int(cfg["time_stride"]))
+
+    def first_frame_s(self) -> float:
+        kind, cfg = self._grid()
+        if kind == "conv":
+            # Centre of frame 0's receptive field: 1 + sum_j (kernel_j - 1) * prod_{l<j} stride_l samples.
+            field, jump = 1, 1
+            for kernel, stride in zip(cfg["conv_kernel"], cfg["conv_stride"]):
+                field += (int(kernel) - 1) * jump
+                jump *= int(stride)
+            return (field - 1) / 2 / self.sample_rate()
+        # Centre of the first patch column: fbank frames 0..patch-1, frame j centred at j * 10 ms + 12.5 ms.
+        return ((int(cfg["patch_size"]) - 1) / 2 * _FBANK_HOP + _FBANK_WINDOW / 2) / _FBANK_RATE
+
+    def max_window_samples(self) -> int | None:
+        kind, cfg = self._grid()
+        if kind == "conv":
+            return None
+        # The feature extractor cuts the fbank at max_length frames (10.24 s for AudioSet's AST).
+        return (_FBANK_WINDOW + (int(cfg["max_length"]) - 1) * _FBANK_HOP) * self.sample_rate() // _FBANK_RATE
+
+    def ast_grid(self) -> tuple[int, int]:
+        """(frequency, time) patches of an AST's token grid (summary tokens excluded)."""
+        cfg = self.model_config()
+        freq = (int(cfg["num_mel_bins"]) - int(cfg["patch_size"])) // int(cfg["frequency_stride"]) + 1
+        time = (int(cfg["max_length"]) - int(cfg["patch_size"])) // int(cfg["time_stride"]) + 1
+        return freq, time
+
+    def resources(self) -> dict:
+        return {"mem_mb": 8000, "runtime": 720}  # a base-size transformer; the CPU fallback is slow
+
+    def build(self, device, dtype):
+        if self.weights_dir is None:
+            raise ValueError(f"model '{self.name}': a Hugging Face model needs its weights folder "
+                             f"(resources/models/{self.name})")
+        return HFEncoder(self.cfg, self.weights_dir, device, dtype, name=self.name)
 
 
 class WeightsError(RuntimeError):
@@ -103,10 +235,11 @@ def _compat(config) -> None:
 
 
 class HFEncoder:
-    """Pooled `hidden_states` of a Hugging Face audio model."""
+    """Pooled (and per-frame) `hidden_states` of a Hugging Face audio model."""
 
-    def __init__(self, model_cfg: dict, weights_dir: str | Path, device: torch.device, dtype: torch.dtype,
+    def __init__(self, model_cfg: dict, weights_dir: str | Path, device: "torch.device", dtype: "torch.dtype",
                  name: str = "model"):
+        import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
         self.name = name
@@ -122,19 +255,22 @@ class HFEncoder:
         config = AutoConfig.from_pretrained(str(self.weights_dir), **kw)
         if trust:
             _compat(config)
-        model = AutoModel.from_pretrained(str(self.weights_dir), config=config, **{_DTYPE_KW: dtype}, **kw)
+        model = AutoModel.from_pretrained(str(self.weights_dir), config=config, **{_dtype_kwarg(): dtype}, **kw)
         self.model = model.eval().to(self.device)
         self.config = self.model.config
         fe_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
         self.sample_rate = int(model_cfg.get("sample_rate") or fe_rate)
         self._fe_rate = fe_rate
         self._warned_truncation = False
+        self.facts = Facts(name, model_cfg, self.weights_dir)
         probe = self.hidden_states(torch.zeros(1, self.sample_rate))
         self.num_hidden_states = len(probe)
         self.layer_widths = [int(h.shape[1]) for h in probe]
 
-    def inputs(self, batch: torch.Tensor) -> dict:
+    def inputs(self, batch: "torch.Tensor") -> dict:
         """The feature extractor's tensors for a [B, T] batch (no attention mask: equal lengths)."""
+        import torch
+
         waves = [w.numpy() for w in torch.as_tensor(batch, dtype=torch.float32).cpu()]
         self._check_truncation(waves[0].shape[0])
         # `sampling_rate` is the extractor's own: a `sample_rate` override in the config means the
@@ -159,10 +295,39 @@ class HFEncoder:
                           f"{max_frames / 100:.2f} s input; the feature extractor cuts them")
         self._warned_truncation = True
 
-    def hidden_states(self, batch: torch.Tensor) -> list[torch.Tensor]:
+    def _hidden(self, batch: "torch.Tensor"):
+        import torch
+
         with torch.no_grad():
-            out = self.model(**self.inputs(batch), output_hidden_states=True, return_dict=True)
-            return [h.float().mean(dim=1).cpu() for h in out.hidden_states]
+            return self.model(**self.inputs(batch), output_hidden_states=True, return_dict=True).hidden_states
+
+    def hidden_states(self, batch: "torch.Tensor") -> "list[torch.Tensor]":
+        return [h.float().mean(dim=1).cpu() for h in self._hidden(batch)]
+
+    def frame_states(self, batch: "torch.Tensor") -> "list[torch.Tensor]":
+        """Every hidden state per frame, float32 [B, F, width] on CPU, F = Facts.num_frames(T).
+
+        The batch's waveforms must have equal length (no padding: padding changes
+        a waveform model's group norm and attention, so frames would depend on batch-mates).
+        """
+        from audiosae.errors import FrameError
+
+        n_samples = int(batch.shape[-1])
+        want = self.facts.num_frames(n_samples)
+        states = self._hidden(batch)
+        kind, _ = self.facts._grid()
+        if kind == "ast":
+            freq, time = self.facts.ast_grid()
+            out = []
+            for h in states:
+                grid = h[:, 2:, :].reshape(h.shape[0], freq, time, h.shape[-1])  # tokens are frequency-major
+                out.append(grid[:, :, :want].float().mean(dim=1).cpu())
+            return out
+        got = int(states[0].shape[1])
+        if got != want:
+            raise FrameError(f"model '{self.name}' gave {got} frames for {n_samples} samples, but its conv "
+                             f"stack's formula says {want}; its frame grid is not the one audiosae assumes")
+        return [h.float().cpu() for h in states]
 
     def hop(self) -> str:
         cfg = self.config

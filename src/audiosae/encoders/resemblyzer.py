@@ -22,6 +22,8 @@ import importlib.metadata
 import importlib.util
 import os
 
+from audiosae.encoders.base import EncoderFacts
+
 SAMPLE_RATE = 16000
 N_MELS = 40
 WINDOW_MS = 25
@@ -35,6 +37,28 @@ _INT16_MAX = 2**15 - 1
 def layer_widths() -> list[int]:
     """Width of each hidden state: 0 is the 40-band mel input, 1..3 the LSTM layers."""
     return [N_MELS] + [HIDDEN] * N_LAYERS
+
+
+class Facts(EncoderFacts):
+    """Resemblyzer's facts: fixed widths; one centred mel frame every 10 ms (frame 0 at t = 0)."""
+
+    source = "resemblyzer"
+
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    def layer_widths(self) -> list[int]:
+        return layer_widths()
+
+    def hop_samples(self) -> int:
+        return SAMPLE_RATE * HOP_MS // 1000
+
+    def num_frames(self, n_samples: int) -> int:
+        # A centred STFT: one frame per hop, the first centred on sample 0.
+        return 1 + int(n_samples) // self.hop_samples()
+
+    def build(self, device, dtype):
+        return ResemblyzerEncoder(device=device, dtype=dtype)
 
 
 def weights_path() -> str:
@@ -92,16 +116,20 @@ class ResemblyzerEncoder:
         return self.mel(normalize_volume(batch)).transpose(1, 2)
 
     def hidden_states(self, batch) -> list:
+        return [h.mean(dim=1) for h in self.frame_states(batch)]
+
+    def frame_states(self, batch) -> list:
+        """Every hidden state per mel frame: float32 [B, 1 + T // 160, width] on CPU."""
         import torch
 
         with torch.no_grad():
             x = self.mels(batch)
-            pooled = [x.mean(dim=1).cpu()]
+            states = [x.cpu()]
             x = x.to(self.dtype)
             for lstm in self.layers:
                 x, _ = lstm(x)
-                pooled.append(x.float().mean(dim=1).cpu())
-        return pooled
+                states.append(x.float().cpu())
+        return states
 
     def describe(self) -> dict:
         with open(weights_path(), "rb") as fh:
