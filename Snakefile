@@ -39,10 +39,12 @@ include: "rules/embeddings.smk"
 include: "rules/sae.smk"
 include: "rules/probe.smk"
 include: "rules/disentangle.smk"
+include: "rules/atlas.smk"
 include: "rules/report.smk"
 
 
 rule all:
     input:
         "results/report.html",
+        "results/figures/captions/atlas.json",
     default_target: True

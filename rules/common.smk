@@ -249,3 +249,37 @@ def get_config_yaml():
     import yaml
 
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+# ---- atlas stage
+
+
+def get_atlas_store(wildcards):
+    """The store of an atlas's representation; a node or rep outside this study is an error naming it."""
+    if (wildcards.model, int(wildcards.layer)) not in nodes():
+        raise ConfigError(f"atlas for {wildcards.model} layer {wildcards.layer}: that layer is not analysed in this "
+                          f"study (nodes: {', '.join(f'{m} layer {l}' for m, l in nodes())})")
+    if wildcards.rep not in REPS:
+        raise ConfigError(f"atlas for rep {wildcards.rep!r} of {wildcards.model} layer {wildcards.layer}: no such "
+                          f"representation in this study (reps: {', '.join(REPS)}); add its sparsity to "
+                          f"sae.sparsities")
+    return get_rep_store(wildcards)
+
+
+def get_atlas_params(wildcards=None):
+    """atlas.* settings that change a page or units.csv."""
+    keys = ("auroc_threshold", "rho_threshold", "top_clips", "median_clips", "histogram_bins", "ridge_folds")
+    return {k: config["atlas"][k] for k in keys}
+
+
+def atlas_dirs():
+    """Every atlas page folder: one per (model, layer, rep)."""
+    return [f"results/atlas/{m}/layer{l}/{r}" for m, l in nodes() for r in REPS]
+
+
+from audiosae.atlas import FIGURES as ATLAS_FIGURES, SYNTHETIC_FIGURES as ATLAS_SYNTHETIC_FIGURES
+from audiosae.atlas import TABLES as ATLAS_TABLES
+
+
+def atlas_figure_names():
+    return [f for f in ATLAS_FIGURES if SYNTHETIC or f not in ATLAS_SYNTHETIC_FIGURES]

@@ -1,0 +1,179 @@
+"""Does removing a latent remove what it was named for?
+
+For each class c of the probe target: the m live latents with the highest
+one-vs-rest AUROC for c (measured on the clips outside the probe's test set, so
+the selection never sees the clips it is judged on) are set to zero in the test
+clips' SAE codes; the codes are decoded by the SAE, and the linear probe trained
+on the layer's *original* output classifies the reconstructions with and without
+the ablation. If the latents carry class c, class c's recall drops and the other
+classes' recall barely moves. The control zeroes m random live latents instead
+(the mean over `draws` draws).
+
+Numbers per class: ``recall`` (reconstructions, nothing ablated),
+``drop_class`` (recall of c lost by ablating c's latents), ``drop_others``
+(mean recall lost by the other classes present in the test set), the same two for
+the random control, and ``specificity`` = drop_class − drop_others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from audiosae.atlas.stats import AtlasError, auroc_matrix
+
+
+def load_probe_weights(path: Path | str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(weight [classes, dim], bias [classes], classes) of a probe's .npz."""
+    path = Path(path)
+    if not path.exists():
+        raise AtlasError(f"no probe weights at {path}; run the probe on the original representation first")
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in ("weight", "bias", "classes") if k not in z]
+        if missing:
+            raise AtlasError(f"probe weights {path} lack {missing}; rerun the probe")
+        return z["weight"].astype(np.float64), z["bias"].astype(np.float64), [str(c) for c in z["classes"]]
+
+
+def sae_decoder(sae_dir: Path | str) -> Callable[[np.ndarray], np.ndarray]:
+    """decode(codes [n, latents]) -> reconstructions [n, dim] in the layer's space, with the SAE of `sae_dir`."""
+    import torch
+
+    from audiosae.sae.model import SparseAutoencoder
+
+    sae = SparseAutoencoder.load(Path(sae_dir) / "sae.safetensors").eval()
+
+    def decode(codes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return sae.decode(torch.as_tensor(np.asarray(codes, dtype=np.float32))).double().numpy()
+
+    return decode
+
+
+def _recall(pred: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Recall per class [classes] (NaN for a class absent from y)."""
+    hits = np.bincount(y[pred == y], minlength=n_classes).astype(float)
+    support = np.bincount(y, minlength=n_classes).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, hits / support, np.nan)
+
+
+def ablation_effects(decode: Callable[[np.ndarray], np.ndarray], codes_test: np.ndarray, y_test: np.ndarray,
+                     weight: np.ndarray, bias: np.ndarray, classes: list[str], selection_auroc: np.ndarray,
+                     live: np.ndarray, *, m: int = 8, draws: int = 10, seed: int = 42) -> tuple[pd.DataFrame, dict]:
+    """(one row per class present in the test set, summary) — see the module docstring.
+
+    `selection_auroc` [classes, latents]: AUROC of each latent for each class on the
+    selection clips; `live` [latents]: latents that may be chosen (fire at least once).
+    """
+    codes_test = np.asarray(codes_test, dtype=np.float64)
+    y_test = np.asarray(y_test, dtype=np.int64)
+    n_classes = len(classes)
+    live_idx = np.flatnonzero(live)
+    if len(live_idx) < m:
+        raise AtlasError(f"only {len(live_idx)} live latents, fewer than atlas.ablation_m = {m}")
+
+    def predict(codes):
+        return (decode(codes) @ weight.T + bias).argmax(axis=1)
+
+    base = _recall(predict(codes_test), y_test, n_classes)
+    accuracy = float(np.mean(predict(codes_test) == y_test))
+    present = np.flatnonzero(np.isfinite(base))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in present:
+        others = present[present != c]
+        auc = np.where(live, selection_auroc[c], -np.inf)
+        auc = np.where(np.isfinite(auc), auc, -np.inf)
+        chosen = np.argsort(-auc, kind="stable")[:m]
+        ablated = codes_test.copy()
+        ablated[:, chosen] = 0.0
+        drop = base - _recall(predict(ablated), y_test, n_classes)
+        control = []
+        for _ in range(draws):
+            rand = rng.choice(live_idx, size=m, replace=False)
+            ab = codes_test.copy()
+            ab[:, rand] = 0.0
+            control.append(base - _recall(predict(ab), y_test, n_classes))
+        control = np.mean(control, axis=0) if draws else np.full(n_classes, np.nan)
+        rows.append({
+            "class": classes[c], "n_test": int((y_test == c).sum()), "latents": ";".join(map(str, chosen)),
+            "selection_auroc_mean": float(np.mean(selection_auroc[c, chosen])),
+            "recall": base[c], "drop_class": drop[c],
+            "drop_others": float(np.mean(drop[others])) if len(others) else np.nan,
+            "control_drop_class": control[c],
+            "control_drop_others": float(np.mean(control[others])) if len(others) else np.nan,
+        })
+    table = pd.DataFrame(rows)
+    table["specificity"] = table["drop_class"] - table["drop_others"]
+    table["control_specificity"] = table["control_drop_class"] - table["control_drop_others"]
+    summary = {"accuracy_reconstruction": accuracy, "m": int(m), "draws": int(draws),
+               "drop_class_mean": float(table["drop_class"].mean()),
+               "drop_others_mean": float(table["drop_others"].mean()),
+               "control_drop_class_mean": float(table["control_drop_class"].mean()),
+               "specificity_mean": float(table["specificity"].mean()),
+               "control_specificity_mean": float(table["control_specificity"].mean()),
+               "classes_more_specific_than_control": int((table["specificity"] > table["control_specificity"]).sum()),
+               "classes": int(len(table))}
+    return table, summary
+
+
+def selection_aurocs(codes: np.ndarray, labels, classes: list[str]) -> np.ndarray:
+    """AUROC [classes, latents] of every latent for every class on the selection clips."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    labels = [str(v) for v in labels]
+    unknown = sorted(set(labels) - set(lookup))
+    if unknown:
+        raise AtlasError(f"labels {unknown[:3]} are not among the probe's classes {classes}; rerun the probe")
+    y = np.array([lookup[v] for v in labels], dtype=np.int64)
+    return auroc_matrix(codes, y, len(classes))
+
+
+def run_ablation(sae_dirs: dict[str, Path | str], probe_npz: Path | str, manifest, *, label: str,
+                 test_clip_ids: list[str] | None = None, model: str = "", layer: int = -1, m: int = 8,
+                 draws: int = 10, seed: int = 42, log=None) -> dict:
+    """The ablation test of one node for every SAE rep in `sae_dirs` ({rep: SAE folder}).
+
+    Test clips: `test_clip_ids` (the probe's, when its JSON lists them) or the
+    manifest's test split; selection clips: every other clip. One activation per
+    clip (crop 0).
+    """
+    from audiosae.atlas.build import load_clip_codes
+    from audiosae.data.manifest import read_manifest
+
+    weight, bias, classes = load_probe_weights(probe_npz)
+    man = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    if label not in man.columns:
+        raise AtlasError(f"the manifest has no label column {label!r} for the ablation's probe target")
+    by_id = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")
+    if test_clip_ids is None:
+        test_clip_ids = by_id.index[by_id["split"] == "test"].tolist()
+    test_set = set(map(str, test_clip_ids))
+    doc = {"model": model, "layer": int(layer), "target": label, "classes": classes, "m": int(m),
+           "draws": int(draws), "seed": int(seed), "probe": str(probe_npz),
+           "selection": "one-vs-rest AUROC on the clips outside the probe's test set", "reps": {}}
+    for k, (rep, sae_dir) in enumerate(sae_dirs.items()):
+        codes, ids = load_clip_codes(Path(sae_dir) / "latents.zarr", "codes", rep)
+        is_test = np.array([c in test_set for c in ids])
+        if not is_test.any() or is_test.all():
+            raise AtlasError(f"{sae_dir}: the ablation needs test clips and other clips; got {int(is_test.sum())} "
+                             f"test clips of {len(ids)}")
+        values = by_id.loc[ids, label].astype(str).to_numpy()
+        lookup = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(values[is_test]) - set(lookup))
+        if unknown:
+            raise AtlasError(f"test labels {unknown[:3]} are not among the probe's classes {classes}; rerun the probe")
+        auc = selection_aurocs(codes[~is_test], values[~is_test], classes)
+        live = (codes > 0).any(axis=0)
+        table, summary = ablation_effects(sae_decoder(sae_dir), codes[is_test],
+                                          np.array([lookup[v] for v in values[is_test]]), weight, bias, classes,
+                                          auc, live, m=m, draws=draws, seed=seed + k)
+        if log:
+            log(f"{rep}: reconstruction accuracy {summary['accuracy_reconstruction']:.3f}; mean recall drop "
+                f"{summary['drop_class_mean']:.3f} for the class, {summary['drop_others_mean']:.3f} for the others, "
+                f"{summary['control_drop_class_mean']:.3f} with random latents")
+        doc["reps"][rep] = {**summary, "classes": table.to_dict(orient="records")}
+    return doc

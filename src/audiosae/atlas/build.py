@@ -1,0 +1,159 @@
+"""One atlas job: a representation's store -> units.csv, summary.json and the page, in one folder.
+
+Inputs are read once: the store's crop-0 item of every clip (train clips' first
+crop, valid/test clips' only crop; no split is held out, nothing is fitted
+here except the ground-truth read-out, which cross-validates), the manifest's
+label columns, and the attributes table (eGeMAPS, plus ``factor_*`` columns on
+the synthetic corpus).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audiosae.atlas.stats import AtlasError, interpretable_share, unit_statistics
+
+# Manifest columns that are not labels (issue 11's manifest: clip_id, path, group, <labels...>, split, ...).
+NON_LABEL_COLUMNS = ("clip_id", "path", "group", "split", "duration_s", "sample_rate")
+FACTOR_PREFIX = "factor_"
+
+
+def label_columns(manifest: pd.DataFrame) -> list[str]:
+    """The manifest's label columns, in file order."""
+    return [c for c in manifest.columns if c not in NON_LABEL_COLUMNS]
+
+
+def group_column(manifest: pd.DataFrame) -> str | None:
+    """The column that groups clips for grouped folds: `group`, else `singer` (today's manifest), else None."""
+    for col in ("group", "singer"):
+        if col in manifest.columns:
+            return col
+    return None
+
+
+def load_clip_codes(store, array: str, rep: str = "") -> tuple[np.ndarray, list[str]]:
+    """The crop-0 row of every clip in `store` [clips, units] and the clip ids, in store order."""
+    from audiosae.store import StoreError, open_store, read_array, read_index
+
+    try:
+        root = open_store(store)
+    except StoreError as err:
+        raise AtlasError(f"atlas for rep {rep!r}: {err}; this representation has not been computed "
+                         f"(check the rep against the config's sparsities)") from err
+    if array not in root:
+        raise AtlasError(f"atlas for rep {rep!r}: store {store} has no array {array!r}")
+    index = read_index(store)
+    keep = (index["crop"] == 0).to_numpy()
+    ids = index.loc[keep, "clip_id"].astype(str)
+    if ids.duplicated().any():
+        raise AtlasError(f"store {store}: clip {ids[ids.duplicated()].iloc[0]!r} has two crop-0 items; "
+                         "delete the store and rerun its rule")
+    return read_array(store, array, keep).astype(np.float64), ids.tolist()
+
+
+def load_inputs(store, array: str, manifest, attributes, rep: str = ""):
+    """(codes, clip ids, labels frame, attribute sets, groups), rows aligned to the store's clips."""
+    from audiosae.data.manifest import read_manifest
+
+    codes, clip_ids = load_clip_codes(store, array, rep)
+    man = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    man = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")
+    missing = sorted(set(clip_ids) - set(man.index))
+    if missing:
+        raise AtlasError(f"store {store} holds {len(missing)} clips the manifest does not list (e.g. {missing[0]!r}): "
+                         "the store is stale; rerun its rule")
+    unlisted = sorted(set(man.index) - set(clip_ids))
+    if unlisted:
+        raise AtlasError(f"store {store} lacks {len(unlisted)} manifest clips (e.g. {unlisted[0]!r}): "
+                         "the store is stale; rerun its rule")
+    man = man.loc[clip_ids]
+    labels = man[label_columns(man.reset_index())].astype(str).reset_index(drop=True)
+    gcol = group_column(man.reset_index())
+    groups = man[gcol].astype(str).to_numpy() if gcol else None
+
+    table = pd.read_parquet(attributes) if not isinstance(attributes, pd.DataFrame) else attributes
+    table = table.assign(clip_id=table["clip_id"].astype(str)).set_index("clip_id")
+    lacking = [c for c in clip_ids if c not in table.index]
+    if lacking:
+        raise AtlasError(f"{attributes}: no attributes for {len(lacking)} clips (e.g. {lacking[0]!r}); "
+                         "rerun the attributes rule")
+    table = table.loc[clip_ids].reset_index(drop=True)
+    numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+               and not pd.api.types.is_bool_dtype(table[c])]
+    sets = {"egemaps": table[[c for c in numeric if not c.startswith(FACTOR_PREFIX)]]}
+    factors = [c for c in numeric if c.startswith(FACTOR_PREFIX)]
+    if factors:
+        sets["factors"] = table[factors]
+    return codes, clip_ids, labels, sets, groups
+
+
+def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_sorted, folds: int) -> dict:
+    """Matched unit, ρ and read-out R² of each true factor, and the MCC."""
+    from audiosae.atlas.truth import matched_correlation, ridge_readout
+
+    rho = stats.rho["factors"]
+    match = matched_correlation(rho)
+    r2 = (ridge_readout(codes_sorted, factors.to_numpy(dtype=np.float64), groups_sorted, folds=folds)
+          if groups_sorted is not None else np.full(factors.shape[1], np.nan))
+    rows = [{"factor": name, "unit": int(match["unit"][j]), "rho": match["rho"][j], "readout_r2": r2[j]}
+            for j, name in enumerate(factors.columns)]
+    return {"mcc": match["mcc"], "factors": rows, "readout_r2_mean": float(np.nanmean(r2)) if np.isfinite(r2).any()
+            else float("nan"), "folds_grouped_by": "group" if groups_sorted is not None else None}
+
+
+def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, model: str, layer: int, rep: str,
+                auroc_threshold: float = 0.9, rho_threshold: float = 0.7, top_clips: int = 8, median_clips: int = 4,
+                bins: int = 20, ridge_folds: int = 5, log=None) -> dict:
+    """Write out_dir/{units.csv, summary.json, index.html, media/} atomically; return the summary."""
+    from audiosae.atlas.clips import read_clip_index
+    from audiosae.atlas.page import MEDIA, link_media, page_data, render_page
+    import json
+
+    from audiosae.atomic import atomic_output
+    from audiosae.jsonio import to_jsonable
+
+    t0 = time.perf_counter()
+    say = log or (lambda msg: None)
+    codes, clip_ids, labels, sets, groups = load_inputs(store, array, manifest, attributes, rep)
+    say(f"{model} layer {layer} {rep}: {codes.shape[1]} units on {codes.shape[0]} clips, label columns "
+        f"{list(labels.columns)}, attribute sets { {k: v.shape[1] for k, v in sets.items()} }")
+    media = read_clip_index(clips_dir).set_index("clip_id")
+    lacking = [c for c in clip_ids if c not in media.index]
+    if lacking:
+        raise AtlasError(f"{clips_dir}: no audio for {len(lacking)} clips (e.g. {lacking[0]!r}); rerun atlas_clips")
+
+    stats = unit_statistics(codes, clip_ids, labels, sets, sparse=rep != "original",
+                            auroc_threshold=auroc_threshold, rho_threshold=rho_threshold, top_k=top_clips,
+                            median_k=median_clips, bins=bins)
+    t_stats = time.perf_counter() - t0
+    summary = {"model": model, "layer": int(layer), "rep": rep, "clips": len(clip_ids),
+               "label_columns": list(labels.columns), **interpretable_share(stats.table),
+               "auroc_threshold": auroc_threshold, "rho_threshold": rho_threshold}
+    say(f"{summary['live']} live units, {summary['clear']} clear ({summary['share']:.3f}); statistics in "
+        f"{t_stats:.2f} s")
+    if "factors" in sets:
+        sort = np.argsort(np.asarray(clip_ids, dtype=object), kind="stable")
+        g = groups[sort] if groups is not None else None
+        summary["truth"] = ground_truth(stats, stats.activations, sets["factors"].iloc[sort].reset_index(drop=True),
+                                        g, ridge_folds)
+        say(f"ground truth: MCC {summary['truth']['mcc']:.3f}, read-out R² mean "
+            f"{summary['truth']['readout_r2_mean']:.3f}")
+
+    out_dir = Path(out_dir)
+    with atomic_output(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        stats.table.to_csv(tmp / "units.csv", index=False, float_format="%.6g")
+        (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1, ensure_ascii=False) + "\n")
+        files = dict(zip(media.index, zip(media["audio"], media["image"])))
+        clip_media = {c: (f"{MEDIA}/{files[c][0]}", f"{MEDIA}/{files[c][1]}") for c in clip_ids}
+        data = page_data(stats, clip_media, model=model, layer=layer, rep=rep, summary=summary,
+                         thresholds={"auroc": auroc_threshold, "rho": rho_threshold})
+        link_media(tmp, out_dir, clips_dir, [Path(c[k]).name for c in data["clips"] for k in ("audio", "image")])
+        (tmp / "index.html").write_text(render_page(data), encoding="utf-8")
+    summary["wall_time_s"] = time.perf_counter() - t0
+    say(f"wrote {out_dir} in {summary['wall_time_s']:.2f} s")
+    return summary

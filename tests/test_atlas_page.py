@@ -1,0 +1,161 @@
+"""The atlas on the tiny study: one page per (model, layer, rep), and a page at work in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from conftest import tiny_config
+from test_report_html import CHROMIUM_FLAGS, _chromium
+
+pytestmark = pytest.mark.workflow
+
+
+def _nodes(cfg: dict) -> list[tuple[str, int, str]]:
+    reps = ["original"] + [f"sae{s}" for s in cfg["sae"]["sparsities"]]
+    return [(m, int(l), r) for m, spec in cfg["models"].items() for l in spec["layers"] for r in reps]
+
+
+def page_blob(page: Path) -> dict:
+    text = page.read_text(encoding="utf-8")
+    m = re.search(r'<script type="application/json" id="atlas-data">(.*?)</script>', text, re.S)
+    assert m, f"{page}: no data blob"
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def test_every_node_and_rep_has_an_atlas(demo_run):
+    cfg = tiny_config()
+    widths = {}
+    for model, layer, rep in _nodes(cfg):
+        d = demo_run / f"results/atlas/{model}/layer{layer}/{rep}"
+        units = pd.read_csv(d / "units.csv", keep_default_na=False, na_values=[""])
+        summary = json.loads((d / "summary.json").read_text())
+        data = page_blob(d / "index.html")
+        assert len(units) == summary["units"] and summary["live"] == len(data["units"]) > 0
+        assert set(units["label"]) - {"dead", "constant"}, f"{d}: no live unit"
+        assert {"technique_class", "technique_auroc", "singer_auroc", "attr1", "attr1_rho", "factor1",
+                "top_clips", "median_clips", "label", "clarity"} <= set(units.columns)
+        assert "truth" in summary and len(summary["truth"]["factors"]) >= 7  # the synthetic corpus's factors
+        if rep == "original":
+            widths[(model, layer)] = len(units)
+            assert not units["dead"].any()
+        else:
+            assert len(units) == 4 * widths[(model, layer)]  # sae.dim x4 in the tiny study
+    clips = pd.read_csv(demo_run / "results/atlas/clips/index.csv")
+    manifest = pd.read_csv(demo_run / "results/data/manifest.csv")
+    assert sorted(clips["clip_id"]) == sorted(manifest["clip_id"])
+
+
+# Types a class name into the search box once the page has rendered, and records what the page shows.
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const b = document.body, cards = () => Array.from(document.querySelectorAll('.card'));
+  b.setAttribute('data-cards-before', String(cards().length));
+  b.setAttribute('data-count-before', document.getElementById('count').textContent);
+  const imgs = Array.from(document.images);
+  b.setAttribute('data-images', String(imgs.length));
+  b.setAttribute('data-broken-images', String(imgs.filter(i => !i.complete || i.naturalWidth === 0).length));
+  const box = document.getElementById('search');
+  box.value = '__QUERY__';
+  box.dispatchEvent(new Event('input'));
+  const after = cards();
+  b.setAttribute('data-cards-after', String(after.length));
+  b.setAttribute('data-count-after', document.getElementById('count').textContent);
+  b.setAttribute('data-nonmatching', String(after.filter(c => !c.textContent.toLowerCase().includes('__QUERY__')).length));
+  const audio = new Audio(document.querySelector('audio').getAttribute('src'));
+  audio.addEventListener('loadedmetadata', () => b.setAttribute('data-audio-seconds', String(audio.duration)));
+  audio.addEventListener('error', () => b.setAttribute('data-audio-seconds', 'error'));
+  audio.preload = 'metadata'; audio.load();
+});
+</script>"""
+
+
+class _Body(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.attrs = {}
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "body":
+            self.attrs = dict(attrs)
+
+
+def _searchable(unit: dict) -> str:
+    words = [unit["label"], f"unit {unit['u']}"]
+    words += [w for a in unit["auc"] for w in a[:2]]
+    words += [a[0] for a in unit.get("attrs", []) + unit.get("factors", [])]
+    return " ".join(str(w) for w in words).lower()
+
+
+def test_atlas_page_in_headless_chromium(demo_run, tmp_path):
+    browser = _chromium()
+    page = demo_run / "results/atlas/crepe/layer4/sae0.5/index.html"
+    data = page_blob(page)
+    # a class that names some cards but not all: the search must keep exactly those
+    counts = {}
+    for u in data["units"]:
+        for col, cls, *_ in u["auc"]:
+            if col == "technique":
+                counts[cls] = counts.get(cls, 0) + 1
+    query = min(counts, key=lambda c: (abs(counts[c] - len(data["units"]) / 2), c)).lower()
+    expected = sum(query in _searchable(u) for u in data["units"])
+    assert 0 < expected < len(data["units"])
+
+    probed = page.with_name("probed.html")  # beside the page, so media/ resolves; removed below
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE.replace("__QUERY__", query)
+                                                                + "</body>"), encoding="utf-8")
+    flags = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--autoplay-policy=no-user-gesture-required"]
+    try:
+        shot = tmp_path / "atlas.png"
+        subprocess.run([*flags, "--window-size=1400,1800", f"--screenshot={shot}", page.as_uri()],
+                       capture_output=True, text=True, timeout=120)
+        assert shot.exists()
+        run = subprocess.run([*flags, "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        probed.unlink()
+    assert run.returncode == 0 and "</html>" in run.stdout, run.stderr[-2000:]
+    body = _Body()
+    body.feed(run.stdout)
+    a = body.attrs
+    n = len(data["units"])
+    page_size = 40
+    assert int(a["data-cards-before"]) == min(n, page_size)
+    assert a["data-count-before"].startswith(f"{n} of {n} live units match")
+    assert int(a["data-cards-after"]) == min(expected, page_size)
+    assert a["data-count-after"].startswith(f"{expected} of {n} live units match")
+    assert a["data-nonmatching"] == "0"
+    assert int(a["data-images"]) > 0 and a["data-broken-images"] == "0"
+    assert float(a["data-audio-seconds"]) == pytest.approx(1.5, abs=0.05)  # the tiny study's crop
+
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert float(np.std(pixels[..., :3])) > 0.05
+
+
+def test_every_media_file_a_page_names_exists_and_decodes(demo_run):
+    from PIL import Image
+
+    crop = tiny_config()["audio"]["crop_seconds"]
+    for model, layer, rep in _nodes(tiny_config()):
+        page = demo_run / f"results/atlas/{model}/layer{layer}/{rep}/index.html"
+        data = page_blob(page)
+        used = {c for u in data["units"] for item in u["top"] + u["med"] for c in [item["c"]]}
+        assert used == set(range(len(data["clips"])))
+        for clip in data["clips"]:
+            audio, image = page.parent / clip["audio"], page.parent / clip["image"]
+            assert audio.is_symlink() and audio.exists(), audio  # a link into results/atlas/clips
+            assert audio.resolve().parent == (demo_run / "results/atlas/clips").resolve()
+            wave, sr = sf.read(audio)
+            assert len(wave) / sr == pytest.approx(crop, abs=0.02)
+            with Image.open(image) as img:
+                img.load()
+                assert img.size == (200, 72)

@@ -1,0 +1,23 @@
+"""Glue for rule atlas: one representation's unit statistics, summary and page."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from audiosae.atlas.build import build_atlas  # noqa: E402
+
+
+def log(msg):
+    print(msg, file=sys.stderr)
+
+
+p = snakemake.params
+w = snakemake.wildcards
+with threadpool_limits(limits=snakemake.threads):
+    build_atlas(snakemake.input.store, p.array, snakemake.input.manifest, snakemake.input.attributes,
+                snakemake.input.clips, snakemake.output[0], model=w.model, layer=int(w.layer), rep=w.rep,
+                auroc_threshold=p.atlas["auroc_threshold"], rho_threshold=p.atlas["rho_threshold"],
+                top_clips=p.atlas["top_clips"], median_clips=p.atlas["median_clips"],
+                bins=p.atlas["histogram_bins"], ridge_folds=p.atlas["ridge_folds"], log=log)
