@@ -13,5 +13,5 @@ Names here are light enough for the Snakefile to import.
 """
 
 TABLES = ("interpretable", "mcc", "ground_truth")
-FIGURES = ("interpretable_share_vs_sparsity", "ground_truth_vs_sparsity")
-SYNTHETIC_FIGURES = ("ground_truth_vs_sparsity",)
+FIGURES = ("interpretable_share_vs_sparsity", "ground_truth_vs_sparsity", "ground_truth_factors")
+SYNTHETIC_FIGURES = ("ground_truth_vs_sparsity", "ground_truth_factors")

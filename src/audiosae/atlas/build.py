@@ -93,11 +93,11 @@ def load_inputs(store, array: str, manifest, attributes, rep: str = ""):
 
 def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_sorted, folds: int) -> dict:
     """Matched unit, ρ and read-out R² of each true factor, and the MCC."""
-    from audiosae.atlas.truth import matched_correlation, ridge_readout
+    from audiosae.atlas.truth import matched_correlation, readout_targets, ridge_readout
 
     rho = stats.rho["factors"]
     match = matched_correlation(rho)
-    r2 = (ridge_readout(codes_sorted, factors.to_numpy(dtype=np.float64), groups_sorted, folds=folds)
+    r2 = (ridge_readout(codes_sorted, readout_targets(factors), groups_sorted, folds=folds)
           if groups_sorted is not None else np.full(factors.shape[1], np.nan))
     rows = [{"factor": name, "unit": int(match["unit"][j]), "rho": match["rho"][j], "readout_r2": r2[j]}
             for j, name in enumerate(factors.columns)]

@@ -18,8 +18,7 @@ import seaborn as sns  # noqa: E402
 
 from audiosae.report.figures import _save, _sweep, _theme  # noqa: E402
 
-FIGURES = ("interpretable_share_vs_sparsity", "ground_truth_vs_sparsity", "ablation")
-SYNTHETIC_FIGURES = ("ground_truth_vs_sparsity",)
+from audiosae.atlas import FIGURES, SYNTHETIC_FIGURES  # noqa: E402,F401
 
 
 def fig_share(tables: dict) -> tuple[plt.Figure, str]:
@@ -45,6 +44,28 @@ def fig_truth(tables: dict) -> tuple[plt.Figure, str]:
                  f"representation (folds by singer); dashed: the original output. MCC mean {sae['mcc'].mean():.3f} "
                  f"for SAE latents vs {orig['mcc'].mean():.3f} for original dimensions; read-out R² "
                  f"{sae['readout_r2_mean'].mean():.3f} vs {orig['readout_r2_mean'].mean():.3f}.")
+
+
+def fig_truth_factors(tables: dict) -> tuple[plt.Figure, str]:
+    gt = tables["ground_truth"]
+    gt = gt.assign(row=[f"{m} {l} {r}" for m, l, r in zip(gt["model"], gt["layer"], gt["rep"])])
+    rows = list(dict.fromkeys(gt["row"]))
+    factors = list(dict.fromkeys(gt["factor"]))
+    fig, axes = plt.subplots(1, 2, figsize=(2.0 + 0.75 * 2 * len(factors), 1.2 + 0.28 * len(rows)),
+                             layout="constrained", sharey=True)
+    for ax, (col, title, vmin) in zip(axes, (("matched_abs_rho", "one unit: matched |ρ|", 0.0),
+                                              ("readout_r2", "whole representation: read-out R²", 0.0))):
+        grid = gt.pivot(index="row", columns="factor", values=col).reindex(index=rows, columns=factors)
+        sns.heatmap(grid, ax=ax, vmin=vmin, vmax=1.0, cmap="viridis", annot=True, fmt=".2f", cbar=False,
+                    annot_kws={"fontsize": 6})
+        ax.set_title(title)
+        ax.set_xlabel("true factor")
+        ax.set_ylabel("")
+    best = gt.loc[gt["readout_r2"].idxmax()]
+    return fig, (f"Each true factor of the synthetic corpus, per representation: left, |Spearman ρ| of the unit "
+                 f"matched to it one-to-one (Hungarian); right, the cross-validated ridge R² of the factor from the "
+                 f"whole representation (folds by singer; negative R², worse than the mean, shown at 0). Highest "
+                 f"read-out: {best['factor']} from {best['row']} (R² {best['readout_r2']:.2f}).")
 
 
 def fig_ablation(tables: dict) -> tuple[plt.Figure, str]:
@@ -84,7 +105,7 @@ def fig_ablation(tables: dict) -> tuple[plt.Figure, str]:
 
 
 MAKERS = {"interpretable_share_vs_sparsity": fig_share, "ground_truth_vs_sparsity": fig_truth,
-          "ablation": fig_ablation}
+          "ground_truth_factors": fig_truth_factors, "ablation": fig_ablation}
 
 
 def make_figures(tables: dict, out_dir: Path | str, names) -> dict[str, str]:

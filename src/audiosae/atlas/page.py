@@ -154,7 +154,7 @@ table.nums th{color:#57606a;font-weight:600}
 .clip{width:206px;font-size:.72em;border:1px solid #eaeef2;border-radius:6px;padding:3px}
 .clip .spec{position:relative;width:200px;height:72px}.clip img{width:200px;height:72px;display:block;image-rendering:auto}
 .clip svg.trace{position:absolute;left:0;top:0}.clip audio{width:200px;height:28px;margin-top:2px}
-.clip .act{font-weight:600}.section{font-size:.8em;font-weight:600;color:#57606a;margin-top:8px}
+.clip .act{font-weight:600}.clip .id{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.section{font-size:.8em;font-weight:600;color:#57606a;margin-top:8px}
 button{padding:6px 14px;margin:6px 0 30px}
 </style></head><body>
 <header><h1>Atlas: __TITLE__</h1><div class="muted" id="summary"></div>
@@ -170,7 +170,8 @@ how well the activation alone separates the best class from the rest (1 = every 
 clip, 0.5 = chance; ties count one half); <b>margin</b>: to the second-best class. <b>ρ</b>: Spearman rank correlation
 with an eGeMAPS attribute (or a true factor on the synthetic corpus), over all clips. The label names what passes
 AUROC ≥ <span id="t-auc"></span> or |ρ| ≥ <span id="t-rho"></span>; <i>unclear</i> when nothing does.
-<b>clarity</b> = max((AUROC − 0.5)/(threshold − 0.5), |ρ|/threshold): 1 or more is a clear label. The histogram shows
+<b>clarity</b> orders the cards: the larger of the best AUROC and the best |ρ|, each scaled to 0 at chance, 1 at its
+threshold and 2 at a perfect score (1 or more: a clear label). The histogram shows
 the unit's values (firing values only for units that are never negative). Top clips: highest activation; median
 clips: around the median of the firing clips.</p></details><div id="cards"></div><button id="more">show more</button></main>
 <script type="application/json" id="atlas-data">__DATA__</script>
@@ -213,7 +214,7 @@ function clip(item) {
   const c = D.clips[item.c];
   const labels = D.label_columns.map((col, i) => `${esc(col)}: ${esc(c.labels[i])}`).join(" · ");
   return `<div class="clip"><div class="spec"><img loading="lazy" src="${esc(c.image)}" alt="spectrogram of ${esc(c.id)}">${trace(item.trace)}</div>` +
-    `<audio controls preload="none" src="${esc(c.audio)}"></audio><div><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
+    `<audio controls preload="none" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
     `<div class="muted">${labels}</div></div>`;
 }
 function card(u) {

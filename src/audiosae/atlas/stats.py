@@ -197,6 +197,14 @@ def _label_codes(values: pd.Series, column: str) -> tuple[np.ndarray, list[str],
     return codes, classes, labelled.to_numpy()
 
 
+def _scale(v: np.ndarray, chance: float, threshold: float) -> np.ndarray:
+    """0 at chance, 1 at the threshold, 2 at a perfect score, linear in between (NaN stays NaN)."""
+    with np.errstate(invalid="ignore"):
+        below = (v - chance) / (threshold - chance)
+        above = 1.0 + (v - threshold) / (1.0 - threshold) if threshold < 1 else np.where(v >= 1, 2.0, below)
+        return np.where(v >= threshold, above, below)
+
+
 def _arrow(rho: float) -> str:
     return "↑" if rho > 0 else "↓"
 
@@ -214,8 +222,10 @@ def unit_statistics(codes: np.ndarray, clip_ids, labels: pd.DataFrame | None = N
     otherwise (the original layer) an unvarying unit is ``constant``.
     A unit's label names every label column whose best class reaches
     `auroc_threshold` and the first attribute of each set whose |ρ| reaches
-    `rho_threshold`; it is ``unclear`` when none does. ``clarity`` is
-    max((AUROC − 0.5)/(auroc_threshold − 0.5), |ρ|/rho_threshold): 1 or more is a clear label.
+    `rho_threshold`; it is ``unclear`` when none does. ``clarity`` ranks the units:
+    the larger of the best AUROC and the best |ρ|, each mapped piecewise linearly
+    to 0 at chance (AUROC 0.5, ρ 0), 1 at its threshold and 2 at a perfect score,
+    so 1 or more is a clear label.
     """
     x = np.asarray(codes, dtype=np.float64)
     clip_ids = [str(c) for c in clip_ids]
@@ -304,8 +314,7 @@ def unit_statistics(codes: np.ndarray, clip_ids, labels: pd.DataFrame | None = N
     table["best_auroc_column"] = best_col
     table["best_abs_rho"] = best_rho
     table["best_attribute"] = best_attr
-    with np.errstate(invalid="ignore"):
-        clarity = np.fmax((best_auc - 0.5) / (auroc_threshold - 0.5), best_rho / rho_threshold)
+    clarity = np.fmax(_scale(best_auc, 0.5, auroc_threshold), _scale(best_rho, 0.0, rho_threshold))
     live = ~(dead | constant)
     clarity[~live] = np.nan
     table["clarity"] = clarity

@@ -9,7 +9,10 @@
   representation, cross-validated with folds grouped by singer (a singer's clips
   never sit on both sides), R² over the pooled out-of-fold predictions. It
   answers "is the factor in the layer at all?", whatever the number of units
-  that carry it.
+  that carry it. Inputs are not standardised: that would blow up units that
+  fire on a few training clips (pitch bins, sparse latents) into huge values on
+  the held-out singers. Frequencies (``*_hz``, all positive) are read out on a
+  log scale, as pitch is heard.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from audiosae.atlas.stats import AtlasError
 
-RIDGE_ALPHAS = np.logspace(-3, 5, 17)
+RIDGE_ALPHAS = np.logspace(-6, 6, 25)
 
 
 def matched_correlation(rho: np.ndarray) -> dict:
@@ -40,9 +43,20 @@ def matched_correlation(rho: np.ndarray) -> dict:
     return {"unit": unit, "rho": matched, "mcc": mcc}
 
 
+def readout_targets(factors) -> np.ndarray:
+    """The factors as the read-out sees them: `*_hz` columns that are all positive on a log scale."""
+    y = factors.to_numpy(dtype=np.float64, copy=True)
+    for j, name in enumerate(factors.columns):
+        col = y[:, j]
+        finite = col[np.isfinite(col)]
+        if str(name).endswith("_hz") and finite.size and (finite > 0).all():
+            y[:, j] = np.log(col)
+    return y
+
+
 def ridge_readout(x: np.ndarray, y: np.ndarray, groups, folds: int = 5,
                   alphas: np.ndarray = RIDGE_ALPHAS) -> np.ndarray:
-    """Cross-validated R² [targets] of each column of `y` from `x` (ridge, inputs standardised in each fold).
+    """Cross-validated R² [targets] of each column of `y` from `x` (ridge on the raw inputs, with intercept).
 
     Folds are grouped by `groups` (GroupKFold with min(folds, groups) folds); the
     ridge penalty is chosen per target inside each training fold (efficient
@@ -72,10 +86,8 @@ def ridge_readout(x: np.ndarray, y: np.ndarray, groups, folds: int = 5,
             continue
         pred = np.zeros_like(ys)
         for train, test in GroupKFold(n_splits=k).split(xs, ys, gs):
-            mean, std = xs[train].mean(axis=0), xs[train].std(axis=0)
-            std[std == 0] = 1.0
-            model = RidgeCV(alphas=alphas, alpha_per_target=True).fit((xs[train] - mean) / std, ys[train])
-            pred[test] = model.predict((xs[test] - mean) / std).reshape(len(test), -1)
+            model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(xs[train], ys[train])
+            pred[test] = model.predict(xs[test]).reshape(len(test), -1)
         total = ((ys - ys.mean(axis=0)) ** 2).sum(axis=0)
         resid = ((ys - pred) ** 2).sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
