@@ -46,5 +46,5 @@ include: "rules/report.smk"
 rule all:
     input:
         "results/report.html",
-        "results/figures/captions/atlas.json",
+        "results/atlas_site",  # the atlas pages in one folder, for `snakemake --report`
     default_target: True

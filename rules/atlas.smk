@@ -1,7 +1,7 @@
 # Stage: atlas. What every unit encodes: per (model, layer, rep), statistics over
 # all clips (units.csv, summary.json) and a page with a card per live unit
-# (index.html), whose audio players and spectrograms link the files written once
-# per clip by atlas_clips.
+# (index.html), whose audio players and spectrograms name the files written once
+# per clip by atlas_clips (results/atlas/clips/) by relative path.
 
 
 rule atlas_clips:
@@ -33,14 +33,7 @@ rule atlas:
         attributes="results/data/attributes.parquet",
         clips="results/atlas/clips",
     output:
-        report(
-            directory("results/atlas/{model}/layer{layer}/{rep}"),
-            htmlindex="index.html",
-            caption="../report/atlas.rst",
-            category="Atlas",
-            subcategory="{model} layer {layer}",
-            labels={"model": "{model}", "layer": "{layer}", "rep": "{rep}"},
-        ),
+        directory("results/atlas/{model}/layer{layer}/{rep}"),
     params:
         array=get_rep_array,
         atlas=get_atlas_params,
@@ -58,16 +51,39 @@ rule atlas:
         "../workflow_scripts/atlas.py"
 
 
+# Every page and every clip (once) in one folder, for `snakemake --report` (a page folder with
+# its own audio would copy each clip once per page into the zip).
+rule atlas_site:
+    input:
+        atlas=atlas_dirs(),
+        clips="results/atlas/clips",
+    output:
+        report(
+            directory("results/atlas_site"),
+            htmlindex="index.html",
+            caption="../report/atlas.rst",
+            category="Atlas",
+            labels={"pages": "latent atlas"},
+        ),
+    log:
+        "results/logs/atlas_site.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow_scripts/atlas_site.py"
+
+
+# The stage's tables, figures and captions, as registered in audiosae.report.registry (ATLAS).
 rule atlas_report:
     input:
         atlas=atlas_dirs(),
         ablation=[],
     output:
-        csv=[f"results/tables/{t}.csv" for t in ATLAS_TABLES],
-        md=[f"results/tables/{t}.md" for t in ATLAS_TABLES],
-        png=[f"results/figures/{f}.png" for f in atlas_figure_names()],
-        pdf=[f"results/figures/{f}.pdf" for f in atlas_figure_names()],
-        captions="results/figures/captions/atlas.json",
+        csv=section_table_outputs("atlas"),
+        md=section_tables("atlas", "md"),
+        png=section_figure_outputs("atlas"),
+        pdf=section_figures("atlas", "pdf"),
+        captions=section_captions("atlas"),
     log:
         "results/logs/atlas_report.log",
     benchmark:

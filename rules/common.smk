@@ -276,10 +276,3 @@ def atlas_dirs():
     """Every atlas page folder: one per (model, layer, rep)."""
     return [f"results/atlas/{m}/layer{l}/{r}" for m, l in nodes() for r in REPS]
 
-
-from audiosae.atlas import FIGURES as ATLAS_FIGURES, SYNTHETIC_FIGURES as ATLAS_SYNTHETIC_FIGURES
-from audiosae.atlas import TABLES as ATLAS_TABLES
-
-
-def atlas_figure_names():
-    return [f for f in ATLAS_FIGURES if SYNTHETIC or f not in ATLAS_SYNTHETIC_FIGURES]

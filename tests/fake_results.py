@@ -165,6 +165,7 @@ def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, 
                   "split": ["train", "valid", "test"], "duration_s": [2.0] * 3, "sample_rate": [16000] * 3}
                  ).to_csv(manifest, index=False)
     out["manifest"] = [manifest]
+    out["atlas"] = write_fake_atlas(root, rng, MODELS, SPARSITIES, WIDTH, synthetic)
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     for rule, n, secs in (("extract_embeddings", 2, 20.0), ("train_sae", 8, 3.1), ("probe", 12, 1.4)):
         for i in range(n):
@@ -172,3 +173,38 @@ def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, 
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(header + f"{secs + i * 0.1:.4f}\t0:00:0{int(secs) % 10}\t512.1\t900.0\t400.0\t410.0\t1.0\t2.0\t80.0\t{secs:.2f}\n")
     return out
+
+
+def write_fake_atlas(root: Path, rng, models: dict, sparsities: list[str], widths: dict, synthetic: bool) -> list[Path]:
+    """Atlas folders (summary.json, units.csv, index.html) per (model, layer, rep): SAE latents a little more
+    often clearly labelled than original dimensions at low sparsity, less at high sparsity."""
+    dirs = []
+    factors = [f for f in FACTORS if f != "factor_vowel"]
+    for model, layers in models.items():
+        for layer in layers:
+            width = widths[model, layer]
+            for rep in ["original"] + [f"sae{s}" for s in sparsities]:
+                s = None if rep == "original" else float(rep[3:])
+                units = width if s is None else 4 * width
+                dead = 0 if s is None else int(units * s * rng.uniform(0.1, 0.4))
+                live = units - dead
+                share = rng.uniform(0.15, 0.25) if s is None else rng.uniform(0.3, 0.4) - 0.2 * s
+                clear = int(round(share * live))
+                by_auc = int(round(clear * 0.6))
+                summary = {"model": model, "layer": layer, "rep": rep, "clips": 3,
+                           "label_columns": ["singer", "context", "technique", "vowel"], "units": units, "live": live,
+                           "dead": dead, "constant": 0, "clear": clear, "clear_by_auroc": by_auc,
+                           "clear_by_rho": clear - by_auc + int(clear * 0.1), "share": clear / live,
+                           "auroc_threshold": 0.9, "rho_threshold": 0.7}
+                if synthetic:
+                    rows = [{"factor": f, "unit": int(i), "rho": float(rng.uniform(-1, 1)),
+                             "readout_r2": float(rng.uniform(-0.2, 0.95))} for i, f in enumerate(factors)]
+                    summary["truth"] = {"mcc": float(np.mean([abs(r["rho"]) for r in rows])), "factors": rows,
+                                        "readout_r2_mean": float(np.mean([r["readout_r2"] for r in rows])),
+                                        "folds_grouped_by": "group"}
+                d = root / f"results/atlas/{model}/layer{layer}/{rep}"
+                _dump(d / "summary.json", summary)
+                pd.DataFrame({"unit": range(units), "label": "unclear"}).to_csv(d / "units.csv", index=False)
+                (d / "index.html").write_text(f"<!DOCTYPE html><html><body>fake atlas {model} {layer} {rep}</body></html>")
+                dirs.append(d)
+    return dirs

@@ -68,3 +68,13 @@ def test_explore_pages_are_linked_relative_to_the_report(tmp_path):
                       versions={}, pages=links)
     assert '<a href="atlas/crepe/layer4/sae0.5/index.html">atlas/crepe/layer4/sae0.5</a>' in html
     assert 'href="#explore"' in html
+
+
+def test_a_folder_page_links_its_index(tmp_path):
+    """A stage whose page is a directory() output registers the folder; the report links its index.html."""
+    report = tmp_path / "results" / "report.html"
+    folder = tmp_path / "results" / "atlas" / "crepe" / "layer4" / "original"
+    folder.mkdir(parents=True)
+    (folder / "index.html").write_text("<html></html>")
+    assert page_links(report, {"Latent atlas": [folder]}) == {
+        "Latent atlas": [("atlas/crepe/layer4/original", "atlas/crepe/layer4/original/index.html")]}

@@ -20,7 +20,12 @@ import pytest
 from conftest import REPO, SNAKEMAKE, tiny_config, write_config
 from fake_results import MODELS, write_fake_results
 
-from audiosae.report import FIGURES, SYNTHETIC_FIGURES, TABLES
+from audiosae.report import registry
+
+# Every section's tables and figures (the tiny config is the synthetic corpus).
+ALL_TABLES = tuple(registry.table_names({"synthetic"}))
+ALL_FIGURES = tuple(registry.figure_names({"synthetic"}))
+N_CLAIMS = 5  # the paper's four, and the atlas's
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,6 +39,7 @@ def _stage_snakefile(workdir: Path) -> Path:
         "from audiosae.config import validate\n"
         "validate(config)\n"
         f'include: "{REPO}/rules/common.smk"\n'
+        f'include: "{REPO}/rules/atlas.smk"\n'
         f'include: "{REPO}/rules/report.smk"\n'
     )
     return path
@@ -61,19 +67,19 @@ def stage_run(tmp_path_factory) -> Path:
 
 def test_rules_write_every_output(stage_run):
     r = stage_run / "results"
-    for name in TABLES:
+    for name in ALL_TABLES:
         assert (r / f"tables/{name}.csv").stat().st_size > 0 and (r / f"tables/{name}.md").exists()
-    for name in FIGURES + SYNTHETIC_FIGURES:  # the tiny config is the synthetic corpus
+    for name in ALL_FIGURES:
         assert (r / f"figures/{name}.png").read_bytes()[:8] == PNG_MAGIC
         assert (r / f"figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
-    for rule in ("aggregate", "figures", "report"):
+    for rule in ("aggregate", "figures", "atlas_report", "report"):
         assert (r / f"logs/{rule}.log").exists()
         assert (r / f"benchmarks/rules/{rule}.tsv").exists()
     assert (r / "claims.json").exists()
     with zipfile.ZipFile(r / "report.zip") as z:
         names = z.namelist()
     assert any(n.endswith("report/report.html") for n in names)
-    for name in ("probe_accuracy_vs_sparsity.png", "probe.csv", "report.html"):
+    for name in ("probe_accuracy_vs_sparsity.png", "probe.csv", "report.html", "interpretable.csv"):
         assert any(n.endswith("/" + name) for n in names), name
 
 
@@ -161,13 +167,13 @@ def test_report_renders_in_headless_chromium(stage_run, tmp_path):
     assert pixels.shape[1] == 1280 and float(np.std(pixels[..., :3])) > 0.05
 
     # every table and every figure is there
-    for name in TABLES:
+    for name in ALL_TABLES:
         assert f"table-{name}" in dom.ids, name
-    assert dom.tables >= len(TABLES) + 4  # the tables, plus one per claim and the run's own tables
-    figures = FIGURES + SYNTHETIC_FIGURES
+    assert dom.tables >= len(ALL_TABLES) + N_CLAIMS  # the tables, plus one per claim and the run's own tables
+    figures = ALL_FIGURES
     for name in figures:
         assert f"fig-{name}" in dom.ids, name
-    assert dom.claims == 4
+    assert dom.claims == N_CLAIMS
     assert len(dom.imgs) == len(figures)
 
     # no broken image: each is an embedded PNG that decodes, and the browser decoded every one

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import zipfile
 
+import pandas as pd
+
 import pytest
 from conftest import run_snakemake
 
@@ -13,10 +15,19 @@ def test_demo_run_writes_report_and_snakemake_report(demo_run):
     html = demo_run / "results/report.html"
     assert html.exists() and html.stat().st_size > 10_000
     page = html.read_text()
-    assert page.count('class="claim"') == 4 and "data:image/png;base64," in page
+    assert page.count('class="claim"') == 5 and "data:image/png;base64," in page
     zip_path = demo_run / "results/report.zip"
     run_snakemake(demo_run, "--report", str(zip_path))
     with zipfile.ZipFile(zip_path) as z:
         names = z.namelist()
     assert any(n.endswith("/report.html") for n in names)
     assert any(n.endswith("/probe_accuracy_vs_sparsity.png") for n in names)
+    # the atlas goes in as one folder: its landing page, every page, and every clip's audio once, as the
+    # files its links point to
+    pages = [n for n in names if n.endswith("/index.html")]
+    assert len(pages) == 1 + 3 * 3  # the landing page, and the tiny study's nodes x reps
+    clips = len(pd.read_csv(demo_run / "results/data/manifest.csv"))
+    with zipfile.ZipFile(zip_path) as z:
+        ogg = [i for i in z.infolist() if i.filename.endswith(".ogg")]
+        assert len(ogg) == clips and all(i.file_size > 1000 for i in ogg)
+        assert all(z.read(i)[:4] == b"OggS" for i in ogg[:20])

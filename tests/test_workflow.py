@@ -24,6 +24,7 @@ from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, write_config
 pytestmark = pytest.mark.workflow
 
 DOWNSTREAM = {"aggregate": 1, "figures": 1, "report": 1, "all": 1}
+ATLAS = {"atlas_report": 1}  # the atlas stage's tables and figures, after any atlas page
 
 
 def planned(workdir: Path, config: dict, *args: str, snakefile: Path | None = None) -> Counter:
@@ -63,7 +64,8 @@ def test_complete_run_plans_nothing(demo_run):
 def test_new_sparsity_plans_only_its_saes_probes_and_disentangling(demo_run):
     cfg = tiny_config(sae={"sparsities": [0.5, 0.75, 0.9]})
     nodes = 3  # crepe layers 4 and 6, resemblyzer layer 2
-    assert planned(demo_run, cfg) == Counter({"train_sae": nodes, "probe": nodes, "disentangle": nodes, **DOWNSTREAM})
+    assert planned(demo_run, cfg) == Counter({"train_sae": nodes, "probe": nodes, "disentangle": nodes, "atlas": nodes,
+                                              **ATLAS, **DOWNSTREAM})
 
 
 def test_probe_hyperparameter_plans_only_probes_and_what_follows(demo_run):
@@ -74,14 +76,16 @@ def test_probe_hyperparameter_plans_only_probes_and_what_follows(demo_run):
 def test_crop_length_plans_attributes_extraction_and_everything_after(demo_run):
     cfg = tiny_config(audio={"crop_seconds": 1.25})
     assert planned(demo_run, cfg) == Counter(
-        {"attributes": 1, "extract_embeddings": 2, "train_sae": 6, "probe": 9, "disentangle": 9, **DOWNSTREAM}
+        {"attributes": 1, "extract_embeddings": 2, "train_sae": 6, "probe": 9, "disentangle": 9, "atlas_clips": 1,
+         "atlas": 9, **ATLAS, **DOWNSTREAM}
     )
 
 
 def test_one_models_layers_replan_its_downstream_but_not_its_extraction(demo_run):
     cfg = tiny_config()
     cfg["models"]["crepe"]["layers"] = [1, 4, 6]
-    assert planned(demo_run, cfg) == Counter({"train_sae": 2, "probe": 3, "disentangle": 3, **DOWNSTREAM})
+    assert planned(demo_run, cfg) == Counter({"train_sae": 2, "probe": 3, "disentangle": 3, "atlas": 3, **ATLAS,
+                                              **DOWNSTREAM})
 
 
 def test_editing_a_script_reruns_only_its_rules_jobs(demo_run, tmp_path):

@@ -1,4 +1,4 @@
-"""Glue for rule atlas_report: the atlas stage's tables, figures and captions."""
+"""Glue for rule atlas_report: the atlas stage's tables, figures and captions (registry section "atlas")."""
 
 import sys
 
@@ -10,16 +10,16 @@ from pathlib import Path  # noqa: E402
 from audiosae.atlas.figures import make_figures  # noqa: E402
 from audiosae.atlas.report import build_tables  # noqa: E402
 from audiosae.report._io import write_text  # noqa: E402
-from audiosae.report.aggregate import markdown  # noqa: E402
+from audiosae.report.aggregate import write_table  # noqa: E402
 
 tables = build_tables(snakemake.input.atlas, snakemake.input.ablation)
 for path in snakemake.output.csv:
     name = Path(path).stem
-    write_text(path, tables[name].to_csv(index=False))
-    write_text(Path(path).with_suffix(".md"), markdown(tables[name]))
+    write_table(Path(path).parent, name, tables[name])
     print(f"{path}: {len(tables[name])} rows", file=sys.stderr)
 names = [Path(p).stem for p in snakemake.output.png]
 captions = make_figures(tables, Path(snakemake.output.png[0]).parent, names) if names else {}
-write_text(snakemake.output.captions, json.dumps(captions, indent=1, ensure_ascii=False) + "\n")
+for path in snakemake.output.captions:
+    write_text(path, json.dumps(captions, indent=1, ensure_ascii=False) + "\n")
 for name, caption in captions.items():
     print(f"{name}: {caption}", file=sys.stderr)

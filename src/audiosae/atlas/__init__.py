@@ -9,9 +9,6 @@
 - ``ablation``: zeroing a class's latents and reading the probe on the reconstructions;
 - ``report``, ``figures``: the stage's tables, figures and claim.
 
-Names here are light enough for the Snakefile to import.
+The stage's tables, figures, claim and pages are registered in ``audiosae.report.registry`` (ATLAS).
 """
 
-TABLES = ("interpretable", "mcc", "ground_truth")
-FIGURES = ("interpretable_share_vs_sparsity", "ground_truth_vs_sparsity", "ground_truth_factors")
-SYNTHETIC_FIGURES = ("ground_truth_vs_sparsity", "ground_truth_factors")

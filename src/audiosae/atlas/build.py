@@ -9,6 +9,7 @@ the synthetic corpus).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
                 bins: int = 20, ridge_folds: int = 5, log=None) -> dict:
     """Write out_dir/{units.csv, summary.json, index.html, media/} atomically; return the summary."""
     from audiosae.atlas.clips import read_clip_index
-    from audiosae.atlas.page import MEDIA, link_media, page_data, render_page
+    from audiosae.atlas.page import page_data, render_page
     import json
 
     from audiosae.atomic import atomic_output
@@ -148,11 +149,12 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
         tmp.mkdir(parents=True)
         stats.table.to_csv(tmp / "units.csv", index=False, float_format="%.6g")
         (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1, ensure_ascii=False) + "\n")
+        # Media by their path from where the page will be published (its temporary sibling has the same depth).
+        rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(out_dir))).as_posix()
         files = dict(zip(media.index, zip(media["audio"], media["image"])))
-        clip_media = {c: (f"{MEDIA}/{files[c][0]}", f"{MEDIA}/{files[c][1]}") for c in clip_ids}
+        clip_media = {c: (f"{rel}/{files[c][0]}", f"{rel}/{files[c][1]}") for c in clip_ids}
         data = page_data(stats, clip_media, model=model, layer=layer, rep=rep, summary=summary,
                          thresholds={"auroc": auroc_threshold, "rho": rho_threshold})
-        link_media(tmp, out_dir, clips_dir, [Path(c[k]).name for c in data["clips"] for k in ("audio", "image")])
         (tmp / "index.html").write_text(render_page(data), encoding="utf-8")
     summary["wall_time_s"] = time.perf_counter() - t0
     say(f"wrote {out_dir} in {summary['wall_time_s']:.2f} s")

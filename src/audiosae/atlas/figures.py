@@ -18,7 +18,6 @@ import seaborn as sns  # noqa: E402
 
 from audiosae.report.figures import _save, _sweep, _theme  # noqa: E402
 
-from audiosae.atlas import FIGURES, SYNTHETIC_FIGURES  # noqa: E402,F401
 
 
 def fig_share(tables: dict) -> tuple[plt.Figure, str]:

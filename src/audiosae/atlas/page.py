@@ -3,15 +3,14 @@
 The page is ``index.html`` with its data inline (``<script type="application/json"
 id="atlas-data">``) and a small script that renders the cards, so it opens from
 disk (file://) as well as from a web server. Audio and spectrograms are not
-copied: ``media/`` beside the page holds relative symbolic links to the files
-written once in ``results/atlas/clips/``, so the folder also travels whole into
-``snakemake --report`` (which copies the files the links point to).
+copied: the page names the files written once in ``results/atlas/clips/`` by
+their path relative to the page (``../../../clips/<clip>.ogg``).
 
 Data layout (``units`` sorted by clarity, clearest first)::
 
     {"title", "model", "layer", "rep", "n_clips", "summary": {...}, "thresholds": {"auroc", "rho"},
      "label_columns": [...],
-     "clips": [{"id", "labels": [one per label column], "audio": "media/x.ogg", "image": "media/x.png"}],
+     "clips": [{"id", "labels": [one per label column], "audio": "../../../clips/x.ogg", "image": "…/x.png"}],
      "units": [{"u", "label", "clear", "clarity", "fr", "mf", "max", "best_auc", "best_rho",
                 "auc": [[column, class, auroc, margin]], "attrs": [[name, rho]], "factors": [[name, rho]],
                 "hist": [counts], "hlo", "hhi",
@@ -28,14 +27,12 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from audiosae.atlas.stats import UnitStats
 
-MEDIA = "media"
 PAGE_SIZE = 40
 
 
@@ -112,19 +109,6 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
     return {"title": f"{model} layer {layer} · {_rep_title(rep)}", "model": model, "layer": int(layer), "rep": rep,
             "n_clips": len(stats.clip_ids), "summary": summary, "thresholds": thresholds,
             "label_columns": list(stats.label_columns), "clips": clips, "units": units}
-
-
-def link_media(build_dir: Path, final_dir: Path, clips_dir: Path, files) -> None:
-    """Relative symbolic links <page>/media/<file> -> clips_dir/<file>, for the files a page plays and shows.
-
-    `build_dir` is where the page is being written, `final_dir` where it will be
-    published (a sibling at the same depth); links are relative to the latter.
-    """
-    media = Path(build_dir) / MEDIA
-    media.mkdir(parents=True, exist_ok=True)
-    rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(Path(final_dir) / MEDIA)))
-    for name in sorted(set(files)):
-        (media / name).symlink_to(rel / name)
 
 
 def render_page(data: dict) -> str:

@@ -27,6 +27,9 @@ import numpy as np
 import pandas as pd
 
 ORIGINAL = "original"
+KEYS = ["model", "layer", "rep", "level", "sparsity"]
+MCC_COLUMNS = KEYS + ["factors", "mcc", "readout_r2_mean", "delta_mcc"]
+GROUND_TRUTH_COLUMNS = KEYS + ["factor", "matched_unit", "matched_rho", "matched_abs_rho", "readout_r2"]
 MAJORITY = 0.75  # share of (node, sparsity) pairs that must agree for "supported", as for claim 3
 
 
@@ -110,11 +113,12 @@ def truth_tables(atlas_dirs: Iterable[Path | str]) -> tuple[pd.DataFrame, pd.Dat
             rho = _num(f["rho"])
             per_factor.append({**key, "factor": f["factor"].removeprefix("factor_"), "matched_unit": f["unit"],
                                "matched_rho": rho, "matched_abs_rho": abs(rho), "readout_r2": _num(f["readout_r2"])})
+    if not summary:
+        return pd.DataFrame(columns=MCC_COLUMNS), pd.DataFrame(columns=GROUND_TRUTH_COLUMNS)
     mcc = _order(pd.DataFrame(summary))
-    if not mcc.empty:
-        orig = mcc[mcc["rep"] == ORIGINAL].set_index(["model", "layer"])["mcc"].rename("mcc_orig")
-        mcc["delta_mcc"] = mcc["mcc"] - mcc.join(orig, on=["model", "layer"])["mcc_orig"]
-    return mcc, _order(pd.DataFrame(per_factor), ("factor",))
+    orig = mcc[mcc["rep"] == ORIGINAL].set_index(["model", "layer"])["mcc"].rename("mcc_orig")
+    mcc["delta_mcc"] = mcc["mcc"] - mcc.join(orig, on=["model", "layer"])["mcc_orig"]
+    return mcc[MCC_COLUMNS], _order(pd.DataFrame(per_factor), ("factor",))[GROUND_TRUTH_COLUMNS]
 
 
 def ablation_table(paths: Iterable[Path | str]) -> pd.DataFrame:

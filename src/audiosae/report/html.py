@@ -296,7 +296,8 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
 def page_links(out_html: Path | str, pages: dict[str, Iterable[Path | str]]) -> dict[str, list[tuple[str, str]]]:
     """Section title -> [(text, href)] for explore pages, hrefs relative to the report's folder.
 
-    The text is the page's folder relative to that folder (``atlas/crepe/layer4/sae0.5``).
+    A page given as a folder links its ``index.html``. The text is the page's
+    folder relative to the report's folder (``atlas/crepe/layer4/sae0.5``).
     """
     import os
 
@@ -305,7 +306,8 @@ def page_links(out_html: Path | str, pages: dict[str, Iterable[Path | str]]) -> 
     for title, paths in pages.items():
         links = []
         for p in paths:
-            rel = Path(os.path.relpath(Path(p).resolve(), base))
+            p = Path(p) / "index.html" if Path(p).is_dir() else Path(p)
+            rel = Path(os.path.relpath(p.resolve(), base))
             links.append((str(rel.parent) if rel.name == "index.html" else str(rel), rel.as_posix()))
         if links:
             out[title] = links

@@ -50,7 +50,9 @@ class Section:
     """Figure name -> extra flags that one figure needs (e.g. the synthetic corpus's true factors)."""
     pages: str | None = None
     """Path pattern of explore pages the report links, with ``{model}``, ``{layer}``, ``{rep}``
-    (expanded over every analysed node and representation), e.g. an atlas's ``index.html``."""
+    (expanded over every analysed node and representation): an HTML file, or a folder (a rule's
+    ``directory()`` output, which the report can depend on where it cannot depend on a file
+    inside it) whose ``index.html`` is linked, e.g. ``results/atlas/{model}/layer{layer}/{rep}``."""
 
     def enabled(self, flags: Iterable[str]) -> bool:
         return set(self.requires) <= set(flags)
@@ -102,8 +104,33 @@ CORE = Section(
     },
 )
 
+ATLAS = Section(
+    name="atlas",
+    title="Latent atlas: what every unit encodes",
+    tables={
+        "interpretable": "Per (model, layer, rep): live units (neither dead nor constant), those with a clear label "
+                         "(one-vs-rest AUROC ≥ atlas.auroc_threshold for a class of a label column, or |Spearman ρ| ≥ "
+                         "atlas.rho_threshold with an attribute) and their share; delta_share = SAE − original.",
+        "mcc": "Synthetic corpus only (empty otherwise): per (model, layer, rep), the MCC — mean |Spearman ρ| of the "
+               "true factors matched one-to-one to units (Hungarian) — and the mean cross-validated ridge read-out R² "
+               "of the factors from the whole representation (folds grouped by singer).",
+        "ground_truth": "Synthetic corpus only (empty otherwise): each true factor's matched unit, its ρ, and the "
+                        "factor's ridge read-out R², per (model, layer, rep).",
+    },
+    figures={
+        "interpretable_share_vs_sparsity": "Atlas",
+        "ground_truth_vs_sparsity": "Atlas",
+        "ground_truth_factors": "Atlas",
+    },
+    figure_requires={"ground_truth_vs_sparsity": ("synthetic",), "ground_truth_factors": ("synthetic",)},
+    claims="audiosae.atlas.report:atlas_claims",
+    claim_columns={"interpretable": ("model", "layer", "rep", "units", "live", "clear", "clear_by_auroc",
+                                     "clear_by_rho", "share", "delta_share")},
+    pages="results/atlas/{model}/layer{layer}/{rep}",
+)
+
 # Registry order is report order. A new stage appends its Section here.
-SECTIONS: tuple[Section, ...] = (CORE,)
+SECTIONS: tuple[Section, ...] = (CORE, ATLAS)
 
 
 def flags(config: Mapping) -> set[str]:
