@@ -86,6 +86,17 @@ def test_constant_unit_of_the_original_layer_is_constant_not_dead():
     assert list(t["label"][1:]) == [CONSTANT, DEAD]
 
 
+def test_average_ranks_equal_scipys():
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from audiosae.atlas.stats import rankdata
+
+    rng = np.random.default_rng(7)
+    for x in (rng.integers(0, 3, size=(50, 6)).astype(float), rng.normal(size=(40, 3)), np.zeros((5, 2)),
+              np.array([[1.0], [np.inf], [-np.inf], [1.0]])):
+        assert np.array_equal(rankdata(x), scipy_rankdata(x, axis=0))
+
+
 def test_auroc_and_rho_equal_sklearn_and_scipy_on_data_with_ties():
     rng = np.random.default_rng(2)
     n = 150

@@ -24,7 +24,7 @@ from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, write_config
 pytestmark = pytest.mark.workflow
 
 DOWNSTREAM = {"aggregate": 1, "figures": 1, "report": 1, "all": 1}
-ATLAS = {"atlas_report": 1}  # the atlas stage's tables and figures, after any atlas page
+ATLAS = {"atlas_report": 1, "atlas_site": 1}  # the atlas stage's tables, figures and report folder
 
 
 def planned(workdir: Path, config: dict, *args: str, snakefile: Path | None = None) -> Counter:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 DEAD, CONSTANT, UNCLEAR = "dead", "constant", "unclear"
 
@@ -33,6 +32,34 @@ class AtlasError(ValueError):
 
 
 # ---------------------------------------------------------------- rank statistics
+
+
+def rankdata(a: np.ndarray, axis: int = 0, method: str = "average") -> np.ndarray:
+    """Average ranks (1-based, ties share the mean of their positions) of each column of a 2-D array.
+
+    The same numbers as ``scipy.stats.rankdata(a, axis=0)``, in plain numpy: importing
+    scipy.stats costs an atlas job more time than ranking a 2048-unit SAE on 1,619 clips.
+    """
+    if axis != 0 or method != "average":
+        raise ValueError("only column-wise average ranks are implemented")
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        return rankdata(a[:, None])[:, 0]
+    n, m = a.shape
+    if n == 0:
+        return np.zeros_like(a)
+    order = np.argsort(a, axis=0, kind="stable")
+    sorted_ = np.take_along_axis(a, order, axis=0)
+    pos = np.arange(n, dtype=np.float64)[:, None]
+    new_run = np.ones((n, m), dtype=bool)
+    new_run[1:] = sorted_[1:] != sorted_[:-1]
+    first = np.maximum.accumulate(np.where(new_run, pos, 0.0), axis=0)  # start of each value's tie run
+    ends = np.ones((n, m), dtype=bool)
+    ends[:-1] = new_run[1:]
+    last = np.minimum.accumulate(np.where(ends, pos, float(n))[::-1], axis=0)[::-1]  # end of its run
+    ranks = np.empty_like(a)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=0)
+    return ranks
 
 
 def constant_columns(x: np.ndarray) -> np.ndarray:
