@@ -55,7 +55,7 @@ rule atlas:
 # its own audio would copy each clip once per page into the zip).
 rule atlas_site:
     input:
-        atlas=atlas_dirs(),
+        atlas=atlas_dirs,
         clips="results/atlas/clips",
     output:
         report(
@@ -76,7 +76,7 @@ rule atlas_site:
 # The stage's tables, figures and captions, as registered in audiosae.report.registry (ATLAS).
 rule atlas_report:
     input:
-        atlas=atlas_dirs(),
+        atlas=atlas_dirs,
         ablation=[],
     output:
         csv=section_table_outputs("atlas"),

@@ -272,7 +272,7 @@ def get_atlas_params(wildcards=None):
     return {k: config["atlas"][k] for k in keys}
 
 
-def atlas_dirs():
+def atlas_dirs(wildcards=None):
     """Every atlas page folder: one per (model, layer, rep)."""
     return [f"results/atlas/{m}/layer{l}/{r}" for m, l in nodes() for r in REPS]
 
