@@ -291,3 +291,19 @@ def test_unencodable_audio_names_the_clip(tmp_path):
     with pytest.raises(AtlasError, match="cannot encode clip 'c08' as Ogg Vorbis: its samples hold NaN"):
         write_clip_media(np.full(100, np.nan, np.float32), 16000, tmp_path / "x.ogg", tmp_path / "x.png", "c08")
     assert not (tmp_path / "x.ogg").exists()
+
+
+def test_probe_weights_of_a_standardised_probe_fold_into_raw_inputs(tmp_path, one_torch_thread):
+    from audiosae.atlas.ablation import load_probe_weights
+    from audiosae.probe import train_probe
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(loc=3.0, scale=[1, 5, 0.2], size=(90, 3)), rng.integers(0, 3, 90)
+    fit = train_probe(x, y, x[:30], y[:30], 3, epochs=5, standardize=True)
+    path = tmp_path / "original.npz"
+    np.savez(path, weight=fit.weight, bias=fit.bias, classes=np.array(["a", "b", "c"]), mean=fit.mean,
+             scale=fit.scale)
+    weight, bias, classes = load_probe_weights(path)
+    assert classes == ["a", "b", "c"] and np.allclose(x @ weight.T + bias, fit.logits(x), atol=1e-5)
+    with pytest.raises(AtlasError, match="no probe weights at .*missing.npz; run the probe"):
+        load_probe_weights(tmp_path / "missing.npz")

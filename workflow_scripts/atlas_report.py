@@ -4,12 +4,11 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from audiosae.atlas.figures import make_figures  # noqa: E402
 from audiosae.atlas.report import build_tables  # noqa: E402
-from audiosae.report._io import write_text  # noqa: E402
+from audiosae.report._io import write_captions  # noqa: E402
 from audiosae.report.aggregate import write_table  # noqa: E402
 
 tables = build_tables(snakemake.input.atlas, snakemake.input.ablation)
@@ -18,8 +17,8 @@ for path in snakemake.output.csv:
     write_table(Path(path).parent, name, tables[name])
     print(f"{path}: {len(tables[name])} rows", file=sys.stderr)
 names = [Path(p).stem for p in snakemake.output.png]
-captions = make_figures(tables, Path(snakemake.output.png[0]).parent, names) if names else {}
-for path in snakemake.output.captions:
-    write_text(path, json.dumps(captions, indent=1, ensure_ascii=False) + "\n")
+figures_dir = Path(snakemake.output.pdf[0]).parent
+captions = make_figures(tables, figures_dir, names)
+write_captions(figures_dir, "atlas", captions)
 for name, caption in captions.items():
     print(f"{name}: {caption}", file=sys.stderr)

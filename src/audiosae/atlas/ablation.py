@@ -27,7 +27,11 @@ from audiosae.atlas.stats import AtlasError, auroc_matrix
 
 
 def load_probe_weights(path: Path | str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(weight [classes, dim], bias [classes], classes) of a probe's .npz."""
+    """(weight [classes, dim], bias [classes], classes) of a probe's .npz, as a map of raw inputs.
+
+    A probe trained on standardised inputs (``mean``/``scale`` in the file) is
+    folded into an equivalent map of the raw inputs: W' = W / scale, b' = b − W' · mean.
+    """
     path = Path(path)
     if not path.exists():
         raise AtlasError(f"no probe weights at {path}; run the probe on the original representation first")
@@ -35,7 +39,11 @@ def load_probe_weights(path: Path | str) -> tuple[np.ndarray, np.ndarray, list[s
         missing = [k for k in ("weight", "bias", "classes") if k not in z]
         if missing:
             raise AtlasError(f"probe weights {path} lack {missing}; rerun the probe")
-        return z["weight"].astype(np.float64), z["bias"].astype(np.float64), [str(c) for c in z["classes"]]
+        weight, bias = z["weight"].astype(np.float64), z["bias"].astype(np.float64)
+        if "mean" in z and "scale" in z:
+            weight = weight / z["scale"].astype(np.float64)[None, :]
+            bias = bias - weight @ z["mean"].astype(np.float64)
+        return weight, bias, [str(c) for c in z["classes"]]
 
 
 def sae_decoder(sae_dir: Path | str) -> Callable[[np.ndarray], np.ndarray]:
