@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -65,6 +66,7 @@ class FitResult:
     best_epoch: int = 0
     best_valid_mse: float = math.inf
     epochs_run: int = 0
+    samples_seen: int = 0
 
 
 def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> ConfigError:
@@ -96,6 +98,12 @@ def prepare(sae: SparseAutoencoder, train_x: torch.Tensor) -> None:
     sae.init_pre_bias(sae.normalize(train_x).double().mean(0).float())
 
 
+def prepare_stats(sae: SparseAutoencoder, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """`prepare` from precomputed train statistics (streamed data): the normalised mean is normalize(mean)."""
+    sae.set_input_stats(mean, std)
+    sae.init_pre_bias(sae.normalize(torch.as_tensor(mean, dtype=torch.float32)))
+
+
 def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
     """One optimiser step on one batch (in training mode)."""
     optimizer.zero_grad(set_to_none=True)
@@ -110,51 +118,79 @@ def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: 
 
 
 @torch.no_grad()
-def mean_mse(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 1024) -> float:
-    """MSE per element over all of `x` (normalised space), the model in evaluation mode."""
+def mean_mse_blocks(sae: SparseAutoencoder, blocks: Iterable[torch.Tensor]) -> float:
+    """MSE per element over all rows of `blocks` (normalised space), the model in evaluation mode."""
     was_training = sae.training
     sae.eval()
-    sq = 0.0
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start:start + batch_size]
+    sq, count = 0.0, 0
+    for xb in blocks:
         recon = sae.decode_normalised(sae.encode(xb))
         sq += float((recon - sae.normalize(xb)).double().pow(2).sum())
+        count += xb.numel()
     sae.train(was_training)
-    return sq / max(x.numel(), 1)
+    return sq / max(count, 1)
+
+
+def mean_mse(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 1024) -> float:
+    """MSE per element over all of `x` (normalised space), the model in evaluation mode."""
+    return mean_mse_blocks(sae, (x[start:start + batch_size] for start in range(0, x.shape[0], batch_size)))
 
 
 def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *, lr: float = 1e-3,
         batch_size: int = 16, epochs: int = 100, patience: int | None = None,
         generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
-    """Adam on shuffled train batches; afterwards `sae` holds the weights of the best valid-MSE epoch.
+    """Adam on shuffled in-memory train batches; afterwards `sae` holds the weights of the best valid-MSE epoch.
 
-    `train_x` and `valid_x` already live on the SAE's device. `patience`: stop after
-    that many epochs without a better valid MSE (None: run every epoch).
+    `train_x` and `valid_x` already live on the SAE's device.
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    n = train_x.shape[0]
+
+    def batches(epoch: int) -> Iterator[torch.Tensor]:
+        order = torch.randperm(n, generator=generator).to(train_x.device)
+        for start in range(0, n, batch_size):
+            yield train_x[order[start:start + batch_size]]
+
+    return fit_epochs(sae, batches, lambda: mean_mse(sae, valid_x), lr=lr, epochs=epochs, patience=patience,
+                      progress=progress, desc=desc)
+
+
+def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[torch.Tensor]],
+               valid_mse: Callable[[], float], *, lr: float = 1e-3, epochs: int = 100, patience: int | None = None,
+               max_samples: int | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
+    """Adam over `epoch_batches(epoch)` for each epoch; keeps the weights of the epoch with the lowest `valid_mse()`.
+
+    The batches already live on the SAE's device (in memory for clip SAEs, streamed
+    for frame SAEs). `patience`: stop after that many epochs without a better
+    valid MSE (None: run every epoch). `max_samples`: stop once that many training
+    vectors have been seen (the epoch in progress ends there and is evaluated).
+    """
     optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
     result = FitResult()
     best_state = None
-    n = train_x.shape[0]
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
                mininterval=5.0)
     for epoch in bar:
         sae.train()
-        order = torch.randperm(n, generator=generator).to(train_x.device)
-        sq = torch.zeros((), dtype=torch.float64, device=train_x.device)  # summed on device: no sync per step
-        for start in range(0, n, batch_size):
-            batch = train_x[order[start:start + batch_size]]
+        sq = None  # summed on device: no sync per step
+        numel = 0
+        for batch in epoch_batches(epoch):
             out = train_step(sae, optimizer, batch)
-            sq += out.mse.detach().double() * batch.numel()
-        train_mse = float(sq) / train_x.numel()
-        valid_mse = mean_mse(sae, valid_x)
-        result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid_mse})
+            term = out.mse.detach().double() * batch.numel()
+            sq = term if sq is None else sq + term
+            numel += batch.numel()
+            result.samples_seen += batch.shape[0]
+            if max_samples is not None and result.samples_seen >= max_samples:
+                break
+        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan
+        valid = valid_mse()
+        result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid})
         result.epochs_run = epoch
-        if valid_mse < result.best_valid_mse:
-            result.best_valid_mse, result.best_epoch = valid_mse, epoch
+        if valid < result.best_valid_mse:
+            result.best_valid_mse, result.best_epoch = valid, epoch
             best_state = {k: v.detach().clone() for k, v in sae.state_dict().items()}
         dead = float(sae.dead_mask().float().mean()) if sae.cfg.dead_after else float("nan")
-        msg = (f"epoch {epoch}/{epochs}: train_mse {train_mse:.6g} valid_mse {valid_mse:.6g} "
+        msg = (f"epoch {epoch}/{epochs}: train_mse {train_mse:.6g} valid_mse {valid:.6g} "
                f"best {result.best_valid_mse:.6g} (epoch {result.best_epoch})")
         if not math.isnan(dead):
             msg += f" dead {dead:.3f}"
@@ -163,6 +199,10 @@ def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *,
         if patience is not None and epoch - result.best_epoch >= patience:
             if progress:
                 tqdm.write(f"no better valid MSE for {patience} epochs: stopping", file=sys.stderr)
+            break
+        if max_samples is not None and result.samples_seen >= max_samples:
+            if progress:
+                tqdm.write(f"budget of {max_samples} training vectors reached: stopping", file=sys.stderr)
             break
     if best_state is not None:
         sae.load_state_dict(best_state)
