@@ -32,11 +32,12 @@ wildcard_constraints:
     model="|".join(MODELS),
     layer=r"\d+",
     sparsity=r"\d+(\.\d+)?",
-    rep=r"original|sae\d+(\.\d+)?",
+    rep=r"original|f?sae\d+(\.\d+)?",
 
 include: "rules/data.smk"
 include: "rules/embeddings.smk"
 include: "rules/sae.smk"
+include: "rules/frames.smk"
 include: "rules/probe.smk"
 include: "rules/disentangle.smk"
 include: "rules/atlas.smk"

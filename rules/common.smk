@@ -6,12 +6,19 @@ import json
 from pathlib import Path
 
 from audiosae.config import ConfigError
+from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
 
 
 MODELS = config["models"]
 SPARSITIES = [str(s) for s in config["sae"]["sparsities"]]
-REPS = ["original"] + [f"sae{s}" for s in SPARSITIES]
+LEVELS = config["sae"]["levels"]
+CLIP_LEVEL = "clip" in LEVELS
+FRAME_LEVEL = "frame" in LEVELS
+CLIP_REPS = [f"sae{s}" for s in SPARSITIES] if CLIP_LEVEL else []
+FRAME_REPS = [f"fsae{s}" for s in SPARSITIES] if FRAME_LEVEL else []
+# Every representation name of the study; a node's own list is reps_of(model, layer).
+REPS = ["original"] + CLIP_REPS + FRAME_REPS
 SYNTHETIC = config["data"]["corpus"] == "synthetic"
 
 
@@ -84,11 +91,11 @@ def get_audio_params(wildcards=None):
 
 
 def get_rep_store(wildcards):
-    """The store that holds representation `rep` of (model, layer)."""
+    """The store that holds representation `rep` of (model, layer): original, sae<s> (clip) or fsae<s> (frame)."""
     if wildcards.rep == "original":
         return f"results/embeddings/{wildcards.model}.zarr"
-    s = wildcards.rep[len("sae"):]
-    return f"results/sae/{wildcards.model}/layer{wildcards.layer}/sparsity{s}/latents.zarr"
+    level, s = ("fsae", wildcards.rep[len("fsae"):]) if wildcards.rep.startswith("fsae") else ("sae", wildcards.rep[len("sae"):])
+    return f"results/{level}/{wildcards.model}/layer{wildcards.layer}/sparsity{s}/latents.zarr"
 
 
 def get_rep_array(wildcards):
@@ -108,8 +115,30 @@ def nodes():
     return [(m, l) for m in MODELS for l in get_layers(m)]
 
 
+def is_frame_layer(model, layer):
+    """Whether hidden state `layer` of `model` has one vector per frame (its encoder module says)."""
+    resolution = get_facts(model).layer_resolution()
+    return resolution is None or resolution[int(layer)] == FRAME
+
+
+def frame_nodes():
+    """The nodes that get frame-level SAEs: every frame-resolution node when sae.levels has frame."""
+    return [(m, l) for m, l in nodes() if FRAME_LEVEL and is_frame_layer(m, l)]
+
+
+def reps_of(model, layer):
+    """Representations of one node: original, the clip SAEs, and the frame SAEs where the layer has frames."""
+    frame = FRAME_REPS if FRAME_LEVEL and is_frame_layer(model, layer) else []
+    return ["original"] + CLIP_REPS + frame
+
+
+def node_reps():
+    return [(m, l, r) for m, l in nodes() for r in reps_of(m, l)]
+
+
 def sae_dirs(wildcards=None):
-    return [f"results/sae/{m}/layer{l}/sparsity{s}" for m, l in nodes() for s in SPARSITIES]
+    clip = [f"results/sae/{m}/layer{l}/sparsity{s}" for m, l in nodes() for s in SPARSITIES] if CLIP_LEVEL else []
+    return clip + [f"results/fsae/{m}/layer{l}/sparsity{s}" for m, l in frame_nodes() for s in SPARSITIES]
 
 
 def sae_metrics(wildcards=None):
@@ -117,11 +146,16 @@ def sae_metrics(wildcards=None):
 
 
 def probe_results(wildcards=None):
-    return [f"results/probe/{m}/layer{l}/{r}.json" for m, l in nodes() for r in REPS]
+    return [f"results/probe/{m}/layer{l}/{r}.json" for m, l, r in node_reps()]
 
 
 def disentangle_results(wildcards=None):
-    return [f"results/disentangle/{m}/layer{l}/{r}.json" for m, l in nodes() for r in REPS]
+    return [f"results/disentangle/{m}/layer{l}/{r}.json" for m, l, r in node_reps()]
+
+
+def frame_acoustics_results(wildcards=None):
+    """Acoustics over time of each frame node: the layer's own dimensions and each frame SAE."""
+    return [f"results/frame_acoustics/{m}/layer{l}/{r}.json" for m, l in frame_nodes() for r in ["original"] + FRAME_REPS]
 
 
 def embedding_stores():
@@ -179,6 +213,49 @@ def get_sae_params(wildcards):
     return {"sparsity": float(wildcards.sparsity), **{k: sae[k] for k in keys}}
 
 
+# ---------------------------------------------------------------- frames stage
+
+
+def get_frame_layers(wildcards):
+    """Hidden states stored in a model's frame store: its analysed frame-resolution layers."""
+    return sorted({l for m, l in frame_nodes() if m == wildcards.model})
+
+
+def get_frames_params(wildcards=None):
+    f = config["frames"]
+    return {"window_seconds": f["window_seconds"], "dtype": f["dtype"], "chunk_frames": f["chunk_frames"]}
+
+
+def get_frames_batch_size(wildcards):
+    return config["frames"]["batch_size"] or get_extraction_batch_size(wildcards)
+
+
+def get_frame_sae_params(wildcards):
+    """sae.* settings of the model (as clip SAEs) plus sae.frame.* training settings, for train_frame_sae."""
+    sae = config["sae"]
+    keys = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs",
+            "patience", "seed", "device")
+    frame = config["sae"]["frame"]
+    return {"sparsity": float(wildcards.sparsity), **{k: sae[k] for k in keys},
+            **{k: frame[k] for k in ("batch_size", "lr", "epochs", "max_frames", "shuffle_buffer", "pooling")}}
+
+
+def get_frame_sae_mem_mb(wildcards):
+    """The shuffle buffer and a chunk (float32, twice for the batch copies), plus the SAE and PyTorch."""
+    width = get_facts(wildcards.model).layer_widths()
+    width = width[int(wildcards.layer)] if width else 1024
+    rows = config["sae"]["frame"]["shuffle_buffer"] + config["frames"]["chunk_frames"]
+    return 3000 + int(2 * rows * width * 4 / 2**20)
+
+
+def get_frame_rep_input(wildcards):
+    """What frame_acoustics correlates: the frame store (original) or a frame SAE's test frame codes."""
+    if wildcards.rep == "original":
+        return f"results/frames/{wildcards.model}.zarr"
+    s = wildcards.rep[len("fsae"):]
+    return f"results/fsae/{wildcards.model}/layer{wildcards.layer}/sparsity{s}/frame_codes.zarr"
+
+
 # ---- report stage
 # What the report shows comes from audiosae.report.registry: every section (stage)
 # registers its tables, figures, claims and explore pages once.
@@ -231,7 +308,7 @@ def report_pages(wildcards=None):
     out = {}
     for s in REPORT_SECTIONS.values():
         if s.pages:
-            out[s.title] = [s.pages.format(model=m, layer=l, rep=r) for m, l in nodes() for r in REPS]
+            out[s.title] = [s.pages.format(model=m, layer=l, rep=r) for m, l, r in node_reps()]
     return out
 
 

@@ -39,6 +39,10 @@ def test_defaults_are_filled_in():
     assert cfg["disentangle"]["alpha"] == 0.1 and cfg["audio"]["crop_seconds"] == 5.0
     assert cfg["data"]["test_singers"] == ["female2", "female8", "male3", "male5", "male10"]
     assert cfg["data"]["vocalset"]["md5"] == "0c09396242f946e7111ad7d8fc649b81"
+    # The paper's level only, unless asked; frame training and the frame store have their own defaults.
+    assert cfg["sae"]["levels"] == ["clip"] and cfg["sae"]["frame"]["batch_size"] == 4096
+    assert cfg["sae"]["frame"]["pooling"] == "mean" and cfg["sae"]["frame"]["max_frames"] is None
+    assert cfg["frames"]["dtype"] == "float16" and cfg["frames"]["window_seconds"] == 10.0
 
 
 @pytest.mark.parametrize(
@@ -52,6 +56,12 @@ def test_defaults_are_filled_in():
         ({"probe__seeds": []}, "probe.seeds"),
         ({"data__corpus": "librispeech"}, "data.corpus"),
         ({"sae__dim": "times4"}, "sae.dim"),
+        ({"sae__levels": []}, "sae.levels"),
+        ({"sae__levels": ["frames"]}, "sae.levels[0]"),
+        ({"sae__frame__pooling": "median"}, "sae.frame.pooling"),
+        ({"sae__frame__shuffle_buffer": 0}, "sae.frame.shuffle_buffer"),
+        ({"frames__dtype": "int8"}, "frames.dtype"),
+        ({"frames__window_seconds": 0}, "frames.window_seconds"),
     ],
 )
 def test_bad_values_name_their_key(changes, key):

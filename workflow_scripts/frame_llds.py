@@ -1,0 +1,15 @@
+"""Glue for rule frame_llds: eGeMAPS low-level descriptors over time of the test clips."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+import logging  # noqa: E402
+
+from audiosae.data.manifest import read_manifest  # noqa: E402
+from audiosae.frames.acoustics import compute_llds  # noqa: E402
+
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+manifest = read_manifest(snakemake.input.manifest)
+rows = compute_llds(manifest, snakemake.output[0], splits=snakemake.params.splits, workers=snakemake.threads)
+print(f"{rows} LLD frames of {int(manifest['split'].isin(snakemake.params.splits).sum())} clips", file=sys.stderr)
