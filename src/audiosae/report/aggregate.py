@@ -2,8 +2,10 @@
 
 Every table has one row per (model, layer, rep) — per target set too where the
 disentangle stage has several (``egemaps``, and ``factors`` on the synthetic
-corpus) — so it is easy to plot, filter and diff. ``rep`` is ``original`` or
-``sae<sparsity>``; ``sparsity`` is NaN for ``original``. Columns named
+corpus) — so it is easy to plot, filter and diff. ``rep`` is ``original``,
+``sae<sparsity>`` (a clip-level SAE, the paper's) or ``fsae<sparsity>`` (a
+frame-level SAE); ``level`` says which (original / clip / frame), so both levels
+sit side by side in every table; ``sparsity`` is NaN for ``original``. Columns named
 ``delta_<x>`` hold ``x`` minus the value of the original representation of the
 same model, layer (and target set).
 
@@ -48,17 +50,44 @@ class ReportInputError(ValueError):
 # ---------------------------------------------------------------- helpers
 
 
-def rep_sparsity(rep: str) -> float:
-    """Sparsity of a representation name: NaN for 'original', 0.9 for 'sae0.9'."""
+LEVELS = ("original", "clip", "frame")
+_PREFIX = {"clip": "sae", "frame": "fsae"}
+
+
+def rep_level(rep: str) -> str:
+    """Level of a representation name: 'original', 'clip' (sae<s>) or 'frame' (fsae<s>)."""
     if rep == ORIGINAL:
-        return math.nan
-    if not rep.startswith("sae"):
-        raise ReportInputError(f"representation {rep!r} is neither 'original' nor 'sae<sparsity>'")
-    return float(rep[3:])
+        return ORIGINAL
+    for level, prefix in (("frame", "fsae"), ("clip", "sae")):
+        if rep.startswith(prefix):
+            try:
+                float(rep[len(prefix):])
+            except ValueError:
+                break
+            return level
+    raise ReportInputError(f"representation {rep!r} is neither 'original', 'sae<sparsity>' nor 'fsae<sparsity>'")
 
 
-def sae_rep(sparsity) -> str:
-    return f"sae{float(sparsity)}"
+def rep_sparsity(rep: str) -> float:
+    """Sparsity of a representation name: NaN for 'original', 0.9 for 'sae0.9' and 'fsae0.9'."""
+    level = rep_level(rep)
+    return math.nan if level == ORIGINAL else float(rep[len(_PREFIX[level]):])
+
+
+def sae_rep(sparsity, level: str = "clip") -> str:
+    """Representation name of an SAE: sae<s> at the clip level, fsae<s> at the frame level."""
+    if level not in _PREFIX:
+        raise ReportInputError(f"SAE level {level!r} is neither 'clip' nor 'frame'")
+    return f"{_PREFIX[level]}{float(sparsity)}"
+
+
+def with_level(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with a `level` column (original / clip / frame) right after `rep`."""
+    if df.empty or "rep" not in df or "level" in df:
+        return df
+    out = df.copy()
+    out.insert(list(out.columns).index("rep") + 1, "level", [rep_level(r) for r in out["rep"]])
+    return out
 
 
 def _num(x) -> float:
@@ -104,11 +133,12 @@ def _sort(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = ())
         return df.reset_index(drop=True)
     key = df.assign(
         _m=df["model"].map({m: i for i, m in enumerate(model_order)}),
+        _l=[LEVELS.index(rep_level(r)) for r in df["rep"]] if "rep" in df else 0,
         _s=df["sparsity"].fillna(-1.0),
     )
     return (
-        key.sort_values(["_m", "layer", "_s", *extra], kind="stable")
-        .drop(columns=["_m", "_s"])
+        key.sort_values(["_m", "layer", "_l", "_s", *extra], kind="stable")
+        .drop(columns=["_m", "_l", "_s"])
         .reset_index(drop=True)
     )
 
@@ -167,7 +197,7 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
         row = {
             "model": d["model"],
             "layer": int(d["layer"]),
-            "rep": sae_rep(d["sparsity"]),
+            "rep": sae_rep(d["sparsity"], d.get("level", "clip")),
             "sparsity": float(d["sparsity"]),
             "k": None if d["k"] is None else int(d["k"]),  # relu_l1 SAEs have no fixed k
             "n_latents": int(d["n_latents"]),
@@ -461,7 +491,7 @@ def markdown(df: pd.DataFrame, digits: int = 3) -> str:
 
 def build_tables(metric_paths, probe_paths, disentangle_paths) -> dict[str, pd.DataFrame]:
     metric_paths, probe_paths, disentangle_paths = list(metric_paths), list(probe_paths), list(disentangle_paths)
-    return {
+    tables = {
         "reconstruction": reconstruction_table(metric_paths),
         "probe": probe_table(probe_paths),
         "confusion": confusion_table(probe_paths),
@@ -470,6 +500,7 @@ def build_tables(metric_paths, probe_paths, disentangle_paths) -> dict[str, pd.D
         "factors": factors_table(disentangle_paths),
         "categories": categories_table(disentangle_paths),
     }
+    return {name: with_level(df) for name, df in tables.items()}
 
 
 def write_tables(metric_paths, probe_paths, disentangle_paths, out_dir: Path | str) -> dict[str, pd.DataFrame]:

@@ -252,8 +252,23 @@ def claim_layers(cats: pd.DataFrame) -> Claim:
     return Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)
 
 
+def paper_level(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables cut to the level the paper's claims are about: clip SAEs (and the original), when present.
+
+    A study with frame SAEs only answers them for its frame SAEs instead; the
+    frames section compares the two levels.
+    """
+    out = {}
+    for name, df in tables.items():
+        if "level" in df and (df["level"] == "clip").any():
+            df = df[df["level"] != "frame"].reset_index(drop=True)
+        out[name] = df
+    return out
+
+
 def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
-    """The four claims of PAPER.md, in its order, answered from the aggregate tables."""
+    """The four claims of PAPER.md, in its order, answered from the aggregate tables (clip level)."""
+    tables = paper_level(tables)
     return [
         claim_task_information(tables["probe"]),
         claim_reconstruction(tables["reconstruction"]),

@@ -26,7 +26,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from audiosae.report import FIGURES, SYNTHETIC_FIGURES  # noqa: E402
 from audiosae.report.registry import CORE  # noqa: E402
 from audiosae.report._io import atomic_path, write_captions  # noqa: E402
-from audiosae.report.aggregate import ORIGINAL, ReportInputError, category_order  # noqa: E402
+from audiosae.report.aggregate import (ORIGINAL, ReportInputError, category_order, rep_level,  # noqa: E402
+                                       rep_sparsity)
 
 TARGET_LABEL = {"egemaps": "eGeMAPS attributes", "factors": "true factors"}
 DPI = 150
@@ -39,7 +40,20 @@ def _theme() -> None:
 
 
 def rep_label(rep: str) -> str:
-    return "original" if rep == ORIGINAL else f"SAE {float(rep[3:]):g}"
+    """'original', 'SAE 0.9' (clip level, the paper's) or 'frame SAE 0.9'."""
+    level = rep_level(rep)
+    if level == ORIGINAL:
+        return "original"
+    return f"{'frame ' if level == 'frame' else ''}SAE {rep_sparsity(rep):g}"
+
+
+# Line style of each SAE level in the sparsity sweeps (the original is a dashed horizontal line).
+LEVEL_STYLE = {"clip": {"ls": "-", "marker": "o"}, "frame": {"ls": ":", "marker": "s"}}
+
+
+def _levels_of(df: pd.DataFrame) -> list[str]:
+    present = {rep_level(r) for r in df["rep"]} - {ORIGINAL}
+    return [lv for lv in ("clip", "frame") if lv in present]
 
 
 def _spars(s: float) -> str:
@@ -90,23 +104,30 @@ def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, re
             ax = axes[r, c]
             handles = []
             n_layers = len(_layers(df, model))
+            levels = _levels_of(df)
             for i, layer in enumerate(_layers(df, model)):
                 color = palette[i % len(palette)]
                 node = part[(part["model"] == model) & (part["layer"] == layer)]
-                curve = node[node["rep"] != ORIGINAL].sort_values("sparsity")
-                if not curve.empty:
+                for level in levels:
+                    curve = node[[rep_level(r) == level for r in node["rep"]]].sort_values("sparsity")
+                    if curve.empty:
+                        continue
+                    style = LEVEL_STYLE[level]
                     shift = (i - (n_layers - 1) / 2) * 0.06  # keep error bars of layers apart
                     x = [xpos[s] + shift for s in curve["sparsity"]]
                     y = curve[value].to_numpy(float) * scale
                     e = curve[err].to_numpy(float) * scale if err and err in curve else None
                     if e is not None and np.isfinite(e).any():
-                        ax.errorbar(x, y, yerr=np.nan_to_num(e), color=color, marker="o", ms=4, lw=1.6, capsize=3)
+                        ax.errorbar(x, y, yerr=np.nan_to_num(e), color=color, ms=4, lw=1.6, capsize=3, **style)
                     else:
-                        ax.plot(x, y, color=color, marker="o", ms=4, lw=1.6)
+                        ax.plot(x, y, color=color, ms=4, lw=1.6, **style)
                 handles.append(Line2D([], [], color=color, marker="o", ms=4, lw=1.6, label=f"layer {layer}"))
                 orig = node[node["rep"] == ORIGINAL]
                 if reference and not orig.empty and np.isfinite(orig[value].iloc[0]):
                     ax.axhline(float(orig[value].iloc[0]) * scale, color=color, ls="--", lw=1.2, alpha=0.9)
+            if len(levels) > 1:
+                handles += [Line2D([], [], color="0.35", ms=4, lw=1.4, label=f"{lv} SAE", **LEVEL_STYLE[lv])
+                            for lv in levels]
             if reference:
                 handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, label="original (dashed)"))
             if chance is not None:
@@ -217,8 +238,8 @@ def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
     model, layer = best_node(probe)
     node = probe[(probe["model"] == model) & (probe["layer"] == layer)]
     reps = [ORIGINAL]
-    sae = node[node["rep"] != ORIGINAL]
-    if not sae.empty:
+    for level in _levels_of(node):  # the sparsest SAE of each level
+        sae = node[[rep_level(r) == level for r in node["rep"]]]
         reps.append(str(sae.loc[sae["sparsity"].idxmax(), "rep"]))
     fig, axes = plt.subplots(1, len(reps), squeeze=False, figsize=(4.4 * len(reps) + 1.0, 4.6), layout="constrained")
     accs = []
@@ -242,7 +263,7 @@ def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
     cbar.set_label("recall (row share)")
     cap = (f"Test confusion matrices (counts; colour: share of the true class) of the best node, {model} layer {layer} "
            f"({100 * accs[0]:.1f} % with the original output")
-    cap += f", {100 * accs[1]:.1f} % with {rep_label(reps[1])} codes)." if len(reps) > 1 else ")."
+    cap += "".join(f", {100 * a:.1f} % with {rep_label(r)} codes" for r, a in zip(reps[1:], accs[1:])) + ")."
     return fig, cap
 
 

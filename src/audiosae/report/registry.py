@@ -129,18 +129,42 @@ ATLAS = Section(
     pages="results/atlas/{model}/layer{layer}/{rep}",
 )
 
+
+FRAMES = Section(
+    name="frames",
+    title="Frame level: SAEs on every frame, and the acoustics over time",
+    tables={
+        "levels": "Clip-level against frame-level SAEs on the same audio, one row per (model, layer, sparsity): "
+                  "test FVU (clip SAEs over pooled vectors, frame SAEs over frames), dead latents, probe accuracy, "
+                  "eGeMAPS completeness and R², frame acoustics (MCC, best |ρ| with the F0 LLD).",
+        "frame_mcc": "Per frame representation: one-to-one matched MCC (Hungarian, |Spearman ρ| over the test "
+                     "frames) against every target and against the LLDs only, best |ρ| with the F0 LLD and the "
+                     "true f0.",
+        "frame_acoustics": "Per frame representation and target (eGeMAPS LLD, true f0): the unit with the highest "
+                           "|Spearman ρ| over the test frames, and the unit matched to it one to one.",
+    },
+    figures={"levels_comparison": "Frame level", "frame_acoustics_best_rho": "Frame level"},
+    claims="audiosae.frames.report:frames_claims",
+    claim_columns={"frame_mcc": ("model", "layer", "rep", "level", "n_units", "mcc", "mcc_llds",
+                                 "f0_lld_best_abs_rho", "true_f0_best_abs_rho")},
+    requires=("frame",),
+)
+
 # Registry order is report order. A new stage appends its Section here.
-SECTIONS: tuple[Section, ...] = (CORE, ATLAS)
+SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES)
 
 
 def flags(config: Mapping) -> set[str]:
     """The study flags sections and figures can require, from a validated config.
 
     ``synthetic``: the corpus has true generative factors.
+    ``frame``: the study trains frame-level SAEs (``sae.levels`` contains frame).
     """
     out = set()
     if config["data"]["corpus"] == "synthetic":
         out.add("synthetic")
+    if "frame" in config.get("sae", {}).get("levels", ["clip"]):
+        out.add("frame")
     return out
 
 

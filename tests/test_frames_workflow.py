@@ -1,0 +1,63 @@
+"""The frame level through Snakemake: frame SAEs beside clip SAEs, read downstream like clip SAEs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from audiosae import store as zstore
+from conftest import run_snakemake, tiny_config
+from test_workflow import planned
+
+pytestmark = pytest.mark.workflow
+
+
+def frames_config(**sae):
+    cfg = tiny_config()
+    cfg["models"] = {"resemblyzer": {"source": "resemblyzer", "layers": [2]}}
+    cfg["sae"] = {**cfg["sae"], "levels": ["clip", "frame"], "frame": {"batch_size": 256, "epochs": 3, **sae}}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def frames_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("frames_run")
+    run_snakemake(work, config=frames_config())
+    return work
+
+
+def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
+    res = frames_run / "results"
+    for s in ("0.5", "0.9"):
+        d = res / f"fsae/resemblyzer/layer2/sparsity{s}"
+        assert json.loads((d / "metrics.json").read_text())["level"] == "frame"
+        # Same rows as the embedding store: probes and disentanglement read it unchanged.
+        assert zstore.read_index(d / "latents.zarr").equals(zstore.read_index(res / "embeddings/resemblyzer.zarr"))
+        assert (res / f"probe/resemblyzer/layer2/fsae{s}.json").exists()
+        assert (res / f"disentangle/resemblyzer/layer2/fsae{s}.json").exists()
+        assert (res / f"frame_acoustics/resemblyzer/layer2/fsae{s}.json").exists()
+    for name in ("reconstruction", "probe", "disentanglement"):
+        t = pd.read_csv(res / f"tables/{name}.csv")
+        assert {"clip", "frame"} <= set(t["level"]), name
+    levels = pd.read_csv(res / "tables/levels.csv")
+    assert len(levels) == 2 and levels[["test_fvu_clip", "test_fvu_frame", "accuracy_frame"]].notna().all().all()
+    mcc = pd.read_csv(res / "tables/frame_mcc.csv")
+    assert list(mcc["rep"]) == ["original", "fsae0.5", "fsae0.9"]
+    claims = json.loads((res / "claims.json").read_text())
+    assert any(c["number"] == 6 and c["table"] == "frame_mcc" for c in (claims["claims"] if "claims" in claims else claims))
+    html = (res / "report.html").read_text()
+    assert "levels_comparison" in html and "frame_acoustics_best_rho" in html and "fsae0.9" in html
+
+
+def test_frame_settings_replan_only_the_frame_level(frames_run):
+    assert planned(frames_run, frames_config()) == Counter()
+    after = Counter({"probe": 2, "disentangle": 2, "frame_acoustics": 2, "aggregate": 1, "figures": 1,
+                     "frame_report": 1, "report": 1, "all": 1})
+    assert planned(frames_run, frames_config(epochs=4)) == Counter({"train_frame_sae": 2, **after})
+    cfg = frames_config()
+    cfg["frames"] = {"window_seconds": 1.0}
+    assert planned(frames_run, cfg) == Counter({"extract_frames": 1, "train_frame_sae": 2, **after,
+                                                "frame_acoustics": 3})

@@ -1,0 +1,19 @@
+"""Glue for rule frame_report: the frames section's tables and figures."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from pathlib import Path  # noqa: E402
+
+from audiosae.frames.report import make_figures, write_tables  # noqa: E402
+from audiosae.report.aggregate import read_tables  # noqa: E402
+
+core = read_tables(Path(snakemake.input.core[0]).parent, [Path(p).stem for p in snakemake.input.core])
+atlas = list(getattr(snakemake.input, "atlas", []) or [])
+tables = write_tables(snakemake.input.acoustics, core, Path(snakemake.output.csv[0]).parent, atlas)
+for name, df in tables.items():
+    print(f"{name}: {len(df)} rows", file=sys.stderr)
+captions = make_figures(tables, Path(snakemake.output.png[0]).parent)
+for name, caption in captions.items():
+    print(f"{name}: {caption}", file=sys.stderr)
