@@ -336,7 +336,7 @@ def get_atlas_store(wildcards):
     if (wildcards.model, int(wildcards.layer)) not in nodes():
         raise ConfigError(f"atlas for {wildcards.model} layer {wildcards.layer}: that layer is not analysed in this "
                           f"study (nodes: {', '.join(f'{m} layer {l}' for m, l in nodes())})")
-    if wildcards.rep not in REPS:
+    if wildcards.rep not in reps_of(wildcards.model, int(wildcards.layer)):
         raise ConfigError(f"atlas for rep {wildcards.rep!r} of {wildcards.model} layer {wildcards.layer}: no such "
                           f"representation in this study (reps: {', '.join(REPS)}); add its sparsity to "
                           f"sae.sparsities")
@@ -351,5 +351,5 @@ def get_atlas_params(wildcards=None):
 
 def atlas_dirs(wildcards=None):
     """Every atlas page folder: one per (model, layer, rep)."""
-    return [f"results/atlas/{m}/layer{l}/{r}" for m, l in nodes() for r in REPS]
+    return [f"results/atlas/{m}/layer{l}/{r}" for m, l, r in node_reps()]
 

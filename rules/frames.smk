@@ -118,6 +118,7 @@ if "frames" in REPORT_SECTIONS:
         input:
             acoustics=frame_acoustics_results,
             core=section_tables("core", "csv"),
+            atlas=section_tables("atlas", "csv") if "atlas" in REPORT_SECTIONS else [],
         output:
             csv=section_table_outputs("frames"),
             md=section_tables("frames", "md"),

@@ -43,7 +43,10 @@ def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
         t = pd.read_csv(res / f"tables/{name}.csv")
         assert {"clip", "frame"} <= set(t["level"]), name
     levels = pd.read_csv(res / "tables/levels.csv")
-    assert len(levels) == 2 and levels[["test_fvu_clip", "test_fvu_frame", "accuracy_frame"]].notna().all().all()
+    wanted = ["test_fvu_clip", "test_fvu_frame", "accuracy_frame", "interpretable_share_clip",
+              "interpretable_share_frame"]
+    assert len(levels) == 2 and levels[wanted].notna().all().all()
+    assert (res / "atlas/resemblyzer/layer2/fsae0.9/index.html").exists()
     mcc = pd.read_csv(res / "tables/frame_mcc.csv")
     assert list(mcc["rep"]) == ["original", "fsae0.5", "fsae0.9"]
     claims = json.loads((res / "claims.json").read_text())
@@ -54,8 +57,8 @@ def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
 
 def test_frame_settings_replan_only_the_frame_level(frames_run):
     assert planned(frames_run, frames_config()) == Counter()
-    after = Counter({"probe": 2, "disentangle": 2, "frame_acoustics": 2, "aggregate": 1, "figures": 1,
-                     "frame_report": 1, "report": 1, "all": 1})
+    after = Counter({"probe": 2, "disentangle": 2, "frame_acoustics": 2, "atlas": 2, "aggregate": 1, "figures": 1,
+                     "atlas_report": 1, "atlas_site": 1, "frame_report": 1, "report": 1, "all": 1})
     assert planned(frames_run, frames_config(epochs=4)) == Counter({"train_frame_sae": 2, **after})
     cfg = frames_config()
     cfg["frames"] = {"window_seconds": 1.0}

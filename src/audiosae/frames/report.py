@@ -6,8 +6,8 @@ Tables (long format, CSV + Markdown):
   sparsity): test FVU (clip SAEs: over the test clips' pooled vectors; frame SAEs:
   over every test frame), dead-latent fraction, probe accuracy (with the original's),
   disentanglement (eGeMAPS completeness and R² over the top-n attributes), the
-  frame acoustics' matched MCC and best |rho| with the F0 LLD, and, when the atlas
-  ran, the share of interpretable units;
+  frame acoustics' matched MCC and best |rho| with the F0 LLD, and the atlas's
+  share of interpretable units (its ``interpretable`` table, when the study has an atlas);
 - ``frame_acoustics``: per (model, layer, rep, target) the best unit and its |rho|,
   and the matched unit of the one-to-one assignment;
 - ``frame_mcc``: per (model, layer, rep) the matched MCC over all targets and over
@@ -75,7 +75,10 @@ def _by_level(df: pd.DataFrame, cols: list[str], keys=("model", "layer", "sparsi
 
 
 def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Clip against frame SAEs, one row per (model, layer, sparsity) (see the module docstring)."""
+    """Clip against frame SAEs, one row per (model, layer, sparsity) (see the module docstring).
+
+    `atlas`: the atlas section's ``interpretable`` table, when the study has one.
+    """
     rec, probe, dis = (tables.get(n, pd.DataFrame()) for n in ("reconstruction", "probe", "disentanglement"))
     if rec.empty or "level" not in rec:
         return pd.DataFrame()
@@ -95,38 +98,26 @@ def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.D
         orig = mcc[mcc["level"] == ORIGINAL][["model", "layer", "mcc", "f0_lld_best_abs_rho"]]
         out = out.merge(orig.rename(columns={"mcc": "mcc_original", "f0_lld_best_abs_rho": "f0_lld_best_abs_rho_original"}),
                         on=["model", "layer"], how="left")
-    if atlas is not None and not atlas.empty:
-        out = out.merge(_by_level(atlas, ["interpretable_share"]), on=["model", "layer", "sparsity"], how="left")
+    if atlas is not None and not atlas.empty and "share" in atlas:
+        shares = _by_level(atlas.rename(columns={"share": "interpretable_share"}), ["interpretable_share"])
+        out = out.merge(shares, on=["model", "layer", "sparsity"], how="left")
+        orig = atlas[atlas["rep"] == ORIGINAL][["model", "layer", "share"]]
+        out = out.merge(orig.rename(columns={"share": "interpretable_share_original"}), on=["model", "layer"],
+                        how="left")
     order = list(dict.fromkeys(rec["model"]))
     out = out.assign(rep="level", _m=out["model"].map({m: i for i, m in enumerate(order)}))
     out = out.sort_values(["_m", "layer", "sparsity"], kind="stable").drop(columns=["_m", "rep"])
     return out.reset_index(drop=True)
 
 
-def atlas_shares(units_csvs: Iterable[Path | str]) -> pd.DataFrame:
-    """Share of interpretable units per (model, layer, rep) from atlas units.csv files (empty without an atlas)."""
-    rows = []
-    for path in units_csvs:
-        p = Path(path)
-        units = pd.read_csv(p)
-        col = next((c for c in ("interpretable", "is_interpretable") if c in units), None)
-        if col is None:
-            continue
-        rep, layer, model = p.parent.name, int(p.parent.parent.name[5:]), p.parent.parent.parent.name
-        live = units[units.get("dead", False) != True] if "dead" in units else units  # noqa: E712
-        rows.append({"model": model, "layer": layer, "rep": rep, "sparsity": rep_sparsity(rep),
-                     "interpretable_share": float(live[col].astype(bool).mean()) if len(live) else np.nan})
-    return with_level(pd.DataFrame(rows))
-
-
-def build_tables(acoustics_paths, core_tables: dict[str, pd.DataFrame], atlas_units=()) -> dict[str, pd.DataFrame]:
+def build_tables(acoustics_paths, core_tables: dict[str, pd.DataFrame],
+                 atlas: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     acoustics, mcc = acoustics_tables(acoustics_paths)
-    return {"levels": levels_table(core_tables, mcc, atlas_shares(atlas_units)), "frame_mcc": mcc,
-            "frame_acoustics": acoustics}
+    return {"levels": levels_table(core_tables, mcc, atlas), "frame_mcc": mcc, "frame_acoustics": acoustics}
 
 
-def write_tables(acoustics_paths, core_tables, out_dir, atlas_units=()) -> dict[str, pd.DataFrame]:
-    tables = build_tables(acoustics_paths, core_tables, atlas_units)
+def write_tables(acoustics_paths, core_tables, out_dir, atlas: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    tables = build_tables(acoustics_paths, core_tables, atlas)
     for name, df in tables.items():
         write_table(out_dir, name, df)
     return tables
