@@ -236,8 +236,15 @@ def test_atlas_job_writes_units_summary_and_a_page_with_playable_media(tmp_path)
     clips = tmp_path / "results/atlas/clips"
     write_clips(manifest, clips, crop_seconds=1.0, train_crops=2, crop_seed=42, progress=False)
     out = tmp_path / "results/atlas/m/layer0/sae0.5"
+    asked = []
+
+    def traces(unit, clip_ids):  # a frame-level SAE's activation over time, as issue 13 provides it
+        asked.append(unit)
+        return {c: [0.0, 0.5 * unit, 1.0] for c in clip_ids}
+
     summary = build_atlas(tmp_path / "latents.zarr", "codes", manifest, tmp_path / "attributes.parquet", clips, out,
-                          model="m", layer=0, rep="sae0.5", top_clips=3, median_clips=2, ridge_folds=3)
+                          model="m", layer=0, rep="sae0.5", top_clips=3, median_clips=2, ridge_folds=3,
+                          traces=traces)
     units = pd.read_csv(out / "units.csv", keep_default_na=False, na_values=[""])
     assert list(units["label"][[1, 2]]) == ["technique=vibrato (AUROC 1.00)", "dead"]
     assert units.loc[0, "factor1"] == "factor_f0_hz" and units.loc[0, "factor1_rho"] == pytest.approx(1.0)
@@ -252,6 +259,9 @@ def test_atlas_job_writes_units_summary_and_a_page_with_playable_media(tmp_path)
 
     data = json.loads(re.search(r'id="atlas-data">(.*?)</script>', html, re.S).group(1).replace("<\\/", "</"))
     assert data["clips"] and all(c["audio"].startswith("../../../clips/") for c in data["clips"])
+    card = next(u for u in data["units"] if u["u"] == 1)
+    assert card["top"] and all(item["trace"] == [0.0, 0.5, 1.0] for item in card["top"] + card["med"])
+    assert 2 not in asked  # the dead unit shows no clips
     for c in data["clips"]:
         wave, sr = sf.read(out / c["audio"])  # the relative path resolves, the crop decodes: 1 s at the file's rate
         assert len(wave) == sr

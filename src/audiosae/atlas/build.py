@@ -108,8 +108,13 @@ def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_
 
 def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, model: str, layer: int, rep: str,
                 auroc_threshold: float = 0.9, rho_threshold: float = 0.7, top_clips: int = 8, median_clips: int = 4,
-                bins: int = 20, ridge_folds: int = 5, log=None) -> dict:
-    """Write out_dir/{units.csv, summary.json, index.html, media/} atomically; return the summary."""
+                bins: int = 20, ridge_folds: int = 5, traces=None, log=None) -> dict:
+    """Write out_dir/{units.csv, summary.json, index.html} atomically; return the summary.
+
+    `traces`: optional callable (unit, clip ids) -> {clip id: activation over the clip's frames}
+    (e.g. a frame-level SAE's), asked once per page for the clips each card shows; the card then
+    draws each trace over the clip's spectrogram.
+    """
     from audiosae.atlas.clips import read_clip_index
     from audiosae.atlas.page import page_data, render_page
     import json
@@ -153,8 +158,16 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
         rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(out_dir))).as_posix()
         files = dict(zip(media.index, zip(media["audio"], media["image"])))
         clip_media = {c: (f"{rel}/{files[c][0]}", f"{rel}/{files[c][1]}") for c in clip_ids}
+        shown = None
+        if traces is not None:
+            shown = {}
+            for u in range(stats.top.shape[0]):
+                rows = np.concatenate([stats.top[u], stats.median[u]])
+                ids = [stats.clip_ids[r] for r in rows[rows >= 0]]
+                if ids:
+                    shown.update({(u, c): t for c, t in traces(u, ids).items()})
         data = page_data(stats, clip_media, model=model, layer=layer, rep=rep, summary=summary,
-                         thresholds={"auroc": auroc_threshold, "rho": rho_threshold})
+                         thresholds={"auroc": auroc_threshold, "rho": rho_threshold}, traces=shown)
         (tmp / "index.html").write_text(render_page(data), encoding="utf-8")
     summary["wall_time_s"] = time.perf_counter() - t0
     say(f"wrote {out_dir} in {summary['wall_time_s']:.2f} s")
