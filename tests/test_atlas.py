@@ -317,3 +317,60 @@ def test_probe_weights_of_a_standardised_probe_fold_into_raw_inputs(tmp_path, on
     assert classes == ["a", "b", "c"] and np.allclose(x @ weight.T + bias, fit.logits(x), atol=1e-5)
     with pytest.raises(AtlasError, match="no probe weights at .*missing.npz; run the probe"):
         load_probe_weights(tmp_path / "missing.npz")
+
+
+def test_ablation_job_on_a_saved_sae_and_its_table_and_figure(tmp_path, one_torch_thread):
+    """run_ablation end to end: an SAE on disk whose latent 0 marks class A (A = B + latent 0's direction),
+    its latents.zarr, a probe's .npz trained on the original vectors; then the report's table and figure."""
+    import json
+
+    import torch
+
+    from audiosae.atlas.ablation import run_ablation
+    from audiosae.atlas.figures import fig_ablation
+    from audiosae.atlas.report import ablation_table
+    from audiosae.probe import train_probe
+    from audiosae.sae.model import SAEConfig, SparseAutoencoder
+    from audiosae.store import write_store
+
+    rng = np.random.default_rng(8)
+    classes, n = ["A", "B", "C"], 150
+    y = np.arange(n) % 3
+    x = np.zeros((n, 4))
+    x[:, 3] = 1.0  # every clip
+    x[y == 0, 0] = 1.0
+    x[y <= 1, 1] = 1.0  # A and B
+    x[y == 2, 2] = 1.0
+    x += 0.05 * rng.normal(size=x.shape)
+    sae = SparseAutoencoder(SAEConfig(input_dim=4, n_latents=8, k=3))
+    with torch.no_grad():
+        directions = np.vstack([np.eye(4), 0.3 * rng.normal(size=(4, 4))])
+        sae.decoder.weight.copy_(torch.tensor(directions.T, dtype=torch.float32))
+        sae.encoder.weight.copy_(torch.tensor(directions, dtype=torch.float32))
+        sae.encoder.bias.zero_()
+        codes = sae.encode(torch.tensor(x, dtype=torch.float32)).numpy()
+    sae_dir = tmp_path / "results/sae/m/layer0/sparsity0.5"
+    sae_dir.mkdir(parents=True)
+    sae.save(sae_dir / "sae.safetensors")
+    ids = [f"c{i:03d}" for i in range(n)]
+    split = np.where(np.arange(n) < 90, "train", "test")
+    write_store(sae_dir / "latents.zarr", {"codes": codes}, pd.DataFrame({"clip_id": ids, "split": split, "crop": 0}))
+    manifest = pd.DataFrame({"clip_id": ids, "path": "x.wav", "technique": [classes[i] for i in y], "split": split,
+                             "duration_s": 1.0, "sample_rate": 16000})
+    fit = train_probe(x[:90], y[:90], x[:90], y[:90], 3, epochs=60, seed=0)
+    npz = tmp_path / "original.npz"
+    np.savez(npz, weight=fit.weight, bias=fit.bias, classes=np.array(classes))
+
+    doc = run_ablation({"sae0.5": sae_dir}, npz, manifest, label="technique", model="m", layer=0, m=1, draws=20,
+                       seed=0)
+    rows = {r["class"]: r for r in doc["reps"]["sae0.5"]["classes"]}
+    assert rows["A"]["latents"] == "0" and rows["A"]["recall"] > 0.9
+    assert rows["A"]["drop_class"] > 0.9 and abs(rows["A"]["drop_others"]) < 0.05
+    assert rows["A"]["control_drop_class"] < 0.5
+    path = tmp_path / "results/ablation/m/layer0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+    table = ablation_table([path])
+    assert list(table["class"]) == classes and set(table["rep"]) == {"sae0.5"} and (table["m"] == 1).all()
+    fig, caption = fig_ablation({"ablation": table})
+    assert "zeroing" in caption and len(fig.axes) == 1
