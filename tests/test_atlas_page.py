@@ -169,3 +169,12 @@ def test_every_media_file_a_page_names_exists_and_decodes(demo_run):
             with Image.open(image) as img:
                 img.load()
                 assert img.size == (200, 72)
+
+
+def test_an_atlas_for_a_rep_outside_the_study_is_refused_naming_it(tmp_path):
+    from conftest import run_snakemake
+
+    proc = run_snakemake(tmp_path, "-n", "results/atlas/crepe/layer4/sae0.3", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "atlas for rep 'sae0.3' of crepe layer 4: no such representation in this study" in out, out[-3000:]
