@@ -374,3 +374,23 @@ def test_ablation_job_on_a_saved_sae_and_its_table_and_figure(tmp_path, one_torc
     assert list(table["class"]) == classes and set(table["rep"]) == {"sae0.5"} and (table["m"] == 1).all()
     fig, caption = fig_ablation({"ablation": table})
     assert "zeroing" in caption and len(fig.axes) == 1
+
+
+def test_claim_five_verdict_follows_the_interpretable_table():
+    from audiosae.atlas.report import claim_interpretable
+
+    def table(deltas, frame_deltas=()):
+        rows = [{"model": "m", "layer": i, "rep": "original", "level": "original", "sparsity": np.nan, "share": 0.2,
+                 "clear": 2, "delta_share": 0.0} for i in range(len(deltas))]
+        rows += [{"model": "m", "layer": i, "rep": "sae0.9", "level": "clip", "sparsity": 0.9, "share": 0.2 + d,
+                  "clear": 5, "delta_share": d} for i, d in enumerate(deltas)]
+        rows += [{"model": "m", "layer": i, "rep": "fsae0.9", "level": "frame", "sparsity": 0.9, "share": 0.2 + d,
+                  "clear": 5, "delta_share": d} for i, d in enumerate(frame_deltas)]
+        return {"interpretable": pd.DataFrame(rows).assign(auroc_threshold=0.9, rho_threshold=0.7)}
+
+    assert claim_interpretable(table([0.1, 0.2, 0.05, 0.01])).verdict == "supported"
+    assert claim_interpretable(table([0.1, -0.2, 0.05, -0.01])).verdict == "mixed"
+    no = claim_interpretable(table([-0.1, -0.2, 0.05, -0.01], frame_deltas=[0.3, 0.3, 0.3, 0.3]))
+    assert no.verdict == "not supported" and no.numbers["sae_share_higher"] == 1
+    assert "1 of 4 (node, sparsity) pairs" in no.sentence and "Frame-level SAEs: higher in 4 of 4" in no.sentence
+    assert claim_interpretable({"interpretable": pd.DataFrame()}).verdict == "untestable"

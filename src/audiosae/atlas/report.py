@@ -156,13 +156,16 @@ def claim_interpretable(tables: dict[str, pd.DataFrame], majority: float = MAJOR
         thr = (f" (one-vs-rest AUROC ≥ {df['auroc_threshold'].iloc[0]:g} for one class of a label column, or "
                f"|Spearman ρ| ≥ {df['rho_threshold'].iloc[0]:g} with one attribute)")
     rule = (f"a unit has a clear label{thr}; supported when, in at least {100 * majority:.0f} % of (node, sparsity) "
-            f"pairs, the share of live SAE latents with a clear label exceeds the original output's share; not "
-            f"supported when at most {100 * (1 - majority):.0f} % do; mixed otherwise.")
+            f"pairs, the share of live clip-level SAE latents with a clear label exceeds the original output's share; "
+            f"not supported when at most {100 * (1 - majority):.0f} % do; mixed otherwise.")
     base = dict(number=5, title="SAE latents are easier to name one by one", paper=paper, rule=rule,
                 table="interpretable", figure="interpretable_share_vs_sparsity")
     if df.empty:
         return Claim(sentence="No atlas results in this run.", verdict=UNTESTABLE, **base)
-    sae = df[df["rep"] != ORIGINAL].dropna(subset=["delta_share"])
+    every = df[df["rep"] != ORIGINAL].dropna(subset=["delta_share"])
+    # The verdict is on clip-level SAEs (the paper's); frame-level SAEs, where trained, are reported beside it.
+    sae = every[every["level"] == "clip"] if (every["level"] == "clip").any() else every
+    frame = every[every["level"] == "frame"] if sae is not every else every.iloc[:0]
     if sae.empty:
         return Claim(sentence="No atlas of both SAE latents and original dimensions of the same node.",
                      verdict=UNTESTABLE, **base)
@@ -183,6 +186,9 @@ def claim_interpretable(tables: dict[str, pd.DataFrame], majority: float = MAJOR
                  f"{int(worst['layer'])} {worst['rep']} ({100 * worst['delta_share']:+.1f} points).")
     sentence += (f" In counts: {int(sae['clear'].sum())} clearly labelled latents over the SAEs against "
                  f"{int(orig['clear'].sum())} clearly labelled dimensions over the original outputs.")
+    if not frame.empty:
+        sentence += (f" Frame-level SAEs: higher in {int((frame['delta_share'] > 0).sum())} of {len(frame)} pairs "
+                     f"(mean {100 * frame['share'].mean():.1f} % of live latents).")
     frac = higher / n
     verdict = SUPPORTED if frac >= majority else NOT_SUPPORTED if frac <= 1 - majority else MIXED
     numbers = {"pairs": n, "sae_share_higher": higher, "sae_share_mean": float(sae["share"].mean()),
