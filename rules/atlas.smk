@@ -32,10 +32,12 @@ rule atlas:
         manifest="results/data/manifest.csv",
         attributes="results/data/attributes.parquet",
         clips="results/atlas/clips",
+        frames=get_atlas_frames,  # frame SAEs: frame store and weights, for activation traces
     output:
         directory("results/atlas/{model}/layer{layer}/{rep}"),
     params:
         array=get_rep_array,
+        rank_array=get_atlas_rank_array,
         atlas=get_atlas_params,
     threads: 1
     resources:

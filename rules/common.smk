@@ -343,6 +343,22 @@ def get_atlas_store(wildcards):
     return get_rep_store(wildcards)
 
 
+def get_atlas_frames(wildcards):
+    """A frame SAE's atlas also reads its frame store and weights (activation traces); others nothing."""
+    if not wildcards.rep.startswith("fsae"):
+        return []
+    s = wildcards.rep[len("fsae"):]
+    return [f"results/frames/{wildcards.model}.zarr",
+            f"results/fsae/{wildcards.model}/layer{wildcards.layer}/sparsity{s}/sae.safetensors"]
+
+
+def get_atlas_rank_array(wildcards):
+    """Frame SAEs rank an atlas's clips by their highest frame activation in the crop (codes_max)."""
+    if not wildcards.rep.startswith("fsae"):
+        return ""
+    return "codes_max" if config["sae"]["frame"]["pooling"] == "mean" else "codes"
+
+
 def get_atlas_params(wildcards=None):
     """atlas.* settings that change a page or units.csv."""
     keys = ("auroc_threshold", "rho_threshold", "top_clips", "median_clips", "histogram_bins", "ridge_folds")

@@ -302,3 +302,46 @@ def test_a_planted_f0_glide_is_followed_by_the_f0_lld_and_a_unit_that_tracks_it(
     # One to one: no unit serves two targets in the matched MCC.
     matched = [r["matched_unit"] for r in out["targets"] if r["matched_unit"] >= 0]
     assert len(matched) == len(set(matched)) == 4 and 0 < out["mcc"] <= 1
+
+
+# ---------------------------------------------------------------- atlas traces
+
+
+def test_atlas_traces_are_the_latent_over_the_crop_frames_and_clips_rank_by_their_peak(crepe_store, frame_sae):
+    from audiosae.atlas.stats import unit_statistics
+    from audiosae.frames.traces import crop0_traces
+
+    out, _ = frame_sae
+    sae = SparseAutoencoder.load(out.weights)
+    items = fstore.item_index(crepe_store)
+    crop0 = items[items["crop"] == 0]
+    units = {0, 5, 17}
+    traces = crop0_traces(crepe_store, out.weights, 6, {c: units for c in crop0["clip_id"]}, max_points=100)
+    arr = fstore.layer_array(crepe_store, 6)
+    times = np.asarray(zstore.open_store(crepe_store)["time_s"][:])
+    for it in crop0.itertuples(index=False):
+        rows = slice(it.first_frame, it.first_frame + it.n_frames)
+        with torch.no_grad():
+            codes = sae.encode(torch.from_numpy(np.asarray(arr[rows], np.float32))).numpy()
+        for u in units:
+            t = traces[(u, it.clip_id)]
+            assert len(t) == 50  # 1 s crop at 50 frames/s, one slot per frame
+            slots = np.floor((times[rows] - it.start_s) * 50).astype(int)
+            got = np.array([t[s] for s in slots], dtype=float)
+            np.testing.assert_allclose(got, codes[:, u], rtol=1e-5, atol=1e-6)
+            assert all(v is None for i, v in enumerate(t) if i not in set(slots))  # padding: no value
+    # Pooled to fewer points: the max of each group of slots.
+    pooled = crop0_traces(crepe_store, out.weights, 6, {crop0["clip_id"].iloc[0]: {0}}, max_points=10)
+    full = traces[(0, crop0["clip_id"].iloc[0])]
+    want = [max([v for v in full[i:i + 5] if v is not None], default=None) for i in range(0, 50, 5)]
+    assert pooled[(0, crop0["clip_id"].iloc[0])] == want
+    # Clips ranked by their highest frame activation (codes_max), statistics on the mean (codes).
+    ids = list(crop0["clip_id"])
+    codes = zstore.read_array(out.latents, "codes")[crop0.index]
+    peaks = zstore.read_array(out.latents, "codes_max")[crop0.index]
+    stats = unit_statistics(codes, ids, sparse=True, top_k=3, rank_by=peaks)
+    sort = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    for u in range(codes.shape[1]):
+        top = stats.top[u][stats.top[u] >= 0]
+        if len(top):
+            assert stats.ranked[top[0], u] == peaks[sort][:, u].max()

@@ -46,7 +46,12 @@ def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
     wanted = ["test_fvu_clip", "test_fvu_frame", "accuracy_frame", "interpretable_share_clip",
               "interpretable_share_frame"]
     assert len(levels) == 2 and levels[wanted].notna().all().all()
-    assert (res / "atlas/resemblyzer/layer2/fsae0.9/index.html").exists()
+    # The frame SAE's atlas cards draw each top clip's activation trace over its spectrogram.
+    page = (res / "atlas/resemblyzer/layer2/fsae0.9/index.html").read_text()
+    blob = json.loads(page.split('id="atlas-data">', 1)[1].split("</script>", 1)[0])
+    top = [item for unit in blob["units"] for item in unit["top"]]
+    assert top and all(len(item["trace"]) == 38 for item in top)  # 1.5 s crops at 25 points per second
+    assert all(max(v for v in item["trace"] if v is not None) == pytest.approx(item["a"], rel=1e-3) for item in top)
     mcc = pd.read_csv(res / "tables/frame_mcc.csv")
     assert list(mcc["rep"]) == ["original", "fsae0.5", "fsae0.9"]
     claims = json.loads((res / "claims.json").read_text())

@@ -20,4 +20,6 @@ with threadpool_limits(limits=snakemake.threads):
                 snakemake.input.clips, snakemake.output[0], model=w.model, layer=int(w.layer), rep=w.rep,
                 auroc_threshold=p.atlas["auroc_threshold"], rho_threshold=p.atlas["rho_threshold"],
                 top_clips=p.atlas["top_clips"], median_clips=p.atlas["median_clips"],
-                bins=p.atlas["histogram_bins"], ridge_folds=p.atlas["ridge_folds"], log=log)
+                bins=p.atlas["histogram_bins"], ridge_folds=p.atlas["ridge_folds"], log=log,
+                rank_array=p.rank_array or None,
+                frames=tuple(snakemake.input.frames) if len(snakemake.input.frames) == 2 else None)

@@ -108,12 +108,16 @@ def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_
 
 def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, model: str, layer: int, rep: str,
                 auroc_threshold: float = 0.9, rho_threshold: float = 0.7, top_clips: int = 8, median_clips: int = 4,
-                bins: int = 20, ridge_folds: int = 5, traces=None, log=None) -> dict:
+                bins: int = 20, ridge_folds: int = 5, traces=None, log=None, rank_array: str | None = None,
+                frames: tuple | None = None) -> dict:
     """Write out_dir/{units.csv, summary.json, index.html} atomically; return the summary.
 
     `traces`: optional callable (unit, clip ids) -> {clip id: activation over the clip's frames}
     (e.g. a frame-level SAE's), asked once per page for the clips each card shows; the card then
     draws each trace over the clip's spectrogram.
+    Frame-level SAEs: `rank_array` (their ``codes_max``) ranks the top and median clips
+    by the highest frame activation in the crop; `frames` = (frame store, SAE weights)
+    gives the traces of every live unit's top clips (audiosae.frames.traces), encoded once.
     """
     from audiosae.atlas.clips import read_clip_index
     from audiosae.atlas.page import page_data, render_page
@@ -132,9 +136,10 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     if lacking:
         raise AtlasError(f"{clips_dir}: no audio for {len(lacking)} clips (e.g. {lacking[0]!r}); rerun atlas_clips")
 
+    rank = load_clip_codes(store, rank_array, rep)[0] if rank_array else None
     stats = unit_statistics(codes, clip_ids, labels, sets, sparse=rep != "original",
                             auroc_threshold=auroc_threshold, rho_threshold=rho_threshold, top_k=top_clips,
-                            median_k=median_clips, bins=bins)
+                            median_k=median_clips, bins=bins, rank_by=rank)
     t_stats = time.perf_counter() - t0
     summary = {"model": model, "layer": int(layer), "rep": rep, "clips": len(clip_ids),
                "label_columns": list(labels.columns), **interpretable_share(stats.table),
@@ -158,6 +163,19 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
         rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(out_dir))).as_posix()
         files = dict(zip(media.index, zip(media["audio"], media["image"])))
         clip_media = {c: (f"{rel}/{files[c][0]}", f"{rel}/{files[c][1]}") for c in clip_ids}
+        if frames:
+            from audiosae.frames.traces import crop0_traces
+
+            live = ~(stats.table["dead"] | stats.table["constant"]).to_numpy()
+            wanted: dict[str, set[int]] = {}
+            for u in np.flatnonzero(live):
+                for row in stats.top[u][stats.top[u] >= 0]:
+                    wanted.setdefault(stats.clip_ids[row], set()).add(int(u))
+            cache = crop0_traces(frames[0], frames[1], layer, wanted)
+            say(f"{len(cache)} activation traces over {len(wanted)} clips")
+
+            def traces(u, ids):
+                return {c: cache[(u, c)] for c in ids if (u, c) in cache}
         shown = None
         if traces is not None:
             shown = {}

@@ -18,8 +18,10 @@ Data layout (``units`` sorted by clarity, clearest first)::
                 "med": [...]}]}
 
 A clip entry of ``top``/``med`` may carry ``trace`` (the unit's activation over
-the clip's frames, e.g. from a frame-level SAE); the card then draws it over the
-spectrogram. Nothing else changes for that.
+the clip's frames, e.g. from a frame-level SAE: one value per frame slot of the
+crop, null where the crop is padding); the card then draws it over the
+spectrogram. ``a`` is the value the clips were ranked by (a frame SAE's: its
+highest frame activation in the crop).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
         return used[row]
 
     x = stats.activations
+    shown = stats.ranked if stats.ranked is not None else x  # a clip's activation as its clips were ranked
     sets = []
     for name in stats.rho:
         prefix = "attr" if name == "egemaps" else name.rstrip("s")
@@ -100,7 +103,7 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
         for key, rows in (("top", stats.top[u]), ("med", stats.median[u])):
             items = []
             for row in rows[rows >= 0]:
-                item = {"c": clip_ref(int(row)), "a": _num(x[int(row), u])}
+                item = {"c": clip_ref(int(row)), "a": _num(shown[int(row), u])}
                 if traces and (u, stats.clip_ids[row]) in traces:
                     item["trace"] = [_num(v) for v in traces[(u, stats.clip_ids[row])]]
                 items.append(item)
@@ -156,7 +159,9 @@ with an eGeMAPS attribute (or a true factor on the synthetic corpus), over all c
 AUROC ≥ <span id="t-auc"></span> or |ρ| ≥ <span id="t-rho"></span>; <i>unclear</i> when nothing does.
 <b>clarity</b> orders the cards: the larger of the best AUROC and the best |ρ|, each scaled to 0 at chance, 1 at its
 threshold and 2 at a perfect score (1 or more: a clear label). The histogram shows
-the unit's values (firing values only for units that are never negative). Top clips: highest activation; median
+the unit's values (firing values only for units that are never negative). For a frame-level SAE the activation is
+the latent's mean over the crop's frames, the clips are ranked by its highest frame activation (the number shown on
+each clip), and the green line over each spectrogram is the latent frame by frame. Top clips: highest activation; median
 clips: around the median of the firing clips.</p></details><div id="cards"></div><button id="more">show more</button></main>
 <script type="application/json" id="atlas-data">__DATA__</script>
 <script>

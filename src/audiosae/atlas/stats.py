@@ -208,6 +208,7 @@ class UnitStats:
     label_columns: list[str]
     rho: dict[str, np.ndarray] = field(default_factory=dict)  # attribute set -> [units, attributes]
     attribute_names: dict[str, list[str]] = field(default_factory=dict)
+    ranked: np.ndarray | None = None  # [clips, units] the values top/median clips were chosen by, when not activations
 
 
 def _label_codes(values: pd.Series, column: str) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -239,7 +240,7 @@ def _arrow(rho: float) -> str:
 def unit_statistics(codes: np.ndarray, clip_ids, labels: pd.DataFrame | None = None,
                     attributes: dict[str, pd.DataFrame] | None = None, *, sparse: bool = True,
                     auroc_threshold: float = 0.9, rho_threshold: float = 0.7, top_k: int = 8, median_k: int = 4,
-                    n_attributes: int = 3, bins: int = 20) -> UnitStats:
+                    n_attributes: int = 3, bins: int = 20, rank_by: np.ndarray | None = None) -> UnitStats:
     """Statistics of every unit of `codes` [clips, units] (one row per clip).
 
     `labels`: one column per label (str), rows aligned with `codes`.
@@ -253,8 +254,13 @@ def unit_statistics(codes: np.ndarray, clip_ids, labels: pd.DataFrame | None = N
     the larger of the best AUROC and the best |ρ|, each mapped piecewise linearly
     to 0 at chance (AUROC 0.5, ρ 0), 1 at its threshold and 2 at a perfect score,
     so 1 or more is a clear label.
+    `rank_by` [clips, units] (rows aligned with `codes`): choose the top and median
+    clips by these values instead, e.g. a frame-level SAE's highest frame activation
+    over the crop while the statistics use the crop's mean code.
     """
     x = np.asarray(codes, dtype=np.float64)
+    if rank_by is not None and np.shape(rank_by) != x.shape:
+        raise AtlasError(f"rank_by has shape {np.shape(rank_by)}, the codes {x.shape}")
     clip_ids = [str(c) for c in clip_ids]
     if x.ndim != 2 or x.shape[0] != len(clip_ids):
         raise AtlasError(f"codes of shape {x.shape} do not match {len(clip_ids)} clip ids")
@@ -359,16 +365,17 @@ def unit_statistics(codes: np.ndarray, clip_ids, labels: pd.DataFrame | None = N
             label.append(" · ".join(parts) if parts else UNCLEAR)
     table["label"] = label
 
-    order = clip_order(x)
-    top = top_rows(x, order, top_k)
-    median = median_rows(x, order, median_k)
+    r = x if rank_by is None else np.asarray(rank_by, dtype=np.float64)[sort]
+    order = clip_order(r)
+    top = top_rows(r, order, top_k)
+    median = median_rows(r, order, median_k)
     ids = np.asarray(clip_ids, dtype=object)
     table["top_clips"] = [";".join(ids[r[r >= 0]]) for r in top]
     table["median_clips"] = [";".join(ids[r[r >= 0]]) for r in median]
     hist, lo, hi = histograms(x, bins) if n else (np.zeros((units, bins), int), np.zeros(units), np.zeros(units))
     return UnitStats(table=table, top=top, median=median, hist=hist, hist_low=lo, hist_high=hi, clip_ids=clip_ids,
                      activations=x, labels=labels, label_columns=label_columns, rho=rho_all,
-                     attribute_names=names_all)
+                     attribute_names=names_all, ranked=None if rank_by is None else r)
 
 
 def interpretable_share(table: pd.DataFrame) -> dict:
