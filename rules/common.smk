@@ -16,7 +16,10 @@ LEVELS = config["sae"]["levels"]
 CLIP_LEVEL = "clip" in LEVELS
 FRAME_LEVEL = "frame" in LEVELS
 CLIP_REPS = [f"sae{s}" for s in SPARSITIES] if CLIP_LEVEL else []
-FRAME_REPS = [f"fsae{s}" for s in SPARSITIES] if FRAME_LEVEL else []
+# Frame SAEs at sae.frame.sparsities (a subset of sae.sparsities; all of them by default).
+FRAME_SPARSITIES = [s for s in SPARSITIES if config["sae"]["frame"]["sparsities"] is None
+                    or float(s) in config["sae"]["frame"]["sparsities"]]
+FRAME_REPS = [f"fsae{s}" for s in FRAME_SPARSITIES] if FRAME_LEVEL else []
 # Every representation name of the study; a node's own list is reps_of(model, layer).
 REPS = ["original"] + CLIP_REPS + FRAME_REPS
 SYNTHETIC = config["data"]["corpus"] == "synthetic"
@@ -138,7 +141,7 @@ def node_reps():
 
 def sae_dirs(wildcards=None):
     clip = [f"results/sae/{m}/layer{l}/sparsity{s}" for m, l in nodes() for s in SPARSITIES] if CLIP_LEVEL else []
-    return clip + [f"results/fsae/{m}/layer{l}/sparsity{s}" for m, l in frame_nodes() for s in SPARSITIES]
+    return clip + [f"results/fsae/{m}/layer{l}/sparsity{s}" for m, l in frame_nodes() for s in FRAME_SPARSITIES]
 
 
 def sae_metrics(wildcards=None):

@@ -101,6 +101,12 @@ def test_zero_k_is_a_config_error_naming_model_layer_sparsity():
     assert "'crepe'" in msg and "layer 1" in msg and "sparsity 0.95" in msg and "k = " in msg
 
 
+def test_frame_sparsities_must_be_clip_sparsities():
+    validate(_demo(sae__frame__sparsities=[0.9]))
+    with pytest.raises(ConfigError, match=r"'sae\.frame\.sparsities': 0\.8 is not one of sae\.sparsities"):
+        validate(_demo(sae__frame__sparsities=[0.8]))
+
+
 def test_remote_code_needs_a_pinned_revision():
     cfg = _demo()
     cfg["models"]["mert"] = {"source": "hf", "id": "m-a-p/MERT-v1-95M", "trust_remote_code": True,

@@ -17,7 +17,8 @@ from audiosae.encoders.registry import build_encoder, model_facts
 from audiosae.errors import FrameError
 from audiosae.extract import extract_embeddings, plan_items
 from audiosae.frames import store as fstore
-from audiosae.frames.acoustics import F0_LLD, TRUE_F0, frame_acoustics, lld_names, semitones, signal_llds
+from audiosae.frames.acoustics import (F0_LLD, TRUE_F0, ArraySource, FrameSource, frame_acoustics, lld_names,
+                                      semitones, signal_llds)
 from audiosae.frames.extract import extract_frames, windows
 from audiosae.frames.stream import FrameStream
 from audiosae.frames.train import FrameSAEPaths, read_frame_codes, train_frame_sae
@@ -291,8 +292,8 @@ def test_a_planted_f0_glide_is_followed_by_the_f0_lld_and_a_unit_that_tracks_it(
         -true_f0,                                            # follows it upside down
     ])
     track = np.interp((np.arange(int(2.4 * 100)) + 0.5) / 100, t, f0)
-    out = frame_acoustics([("glide", times, units)], (names, {"glide": (lld_t, lld_v)}), {"glide": track},
-                          max_frames=10_000)
+    out = frame_acoustics(ArraySource({"glide": (times, units)}), (names, {"glide": (lld_t, lld_v)}),
+                          {"glide": track}, max_frames=10_000)
     rows = {r["target"]: r for r in out["targets"]}
     f0_row, true_row = rows[F0_LLD], rows[TRUE_F0]
     assert f0_row["best_unit"] in (0, 3) and f0_row["best_abs_rho"] > 0.95
@@ -345,3 +346,15 @@ def test_atlas_traces_are_the_latent_over_the_crop_frames_and_clips_rank_by_thei
         top = stats.top[u][stats.top[u] >= 0]
         if len(top):
             assert stats.ranked[top[0], u] == peaks[sort][:, u].max()
+
+
+def test_frame_sources_read_the_sampled_rows_of_the_stores(crepe_store, frame_sae):
+    out, _ = frame_sae
+    orig = FrameSource("original", crepe_store, 6)
+    fsae = FrameSource("fsae", out.frame_codes)
+    assert [c for c, _, _ in orig.clips] == [c for c, _, _ in fsae.clips]
+    rows = np.array([c[2] for c in orig.clips])
+    np.testing.assert_array_equal(orig.rows(rows), np.asarray(fstore.layer_array(crepe_store, 6)[:], np.float32)[rows])
+    dense, _ = read_frame_codes(out.frame_codes)
+    pick = np.array([0, 3, 4, len(dense) - 1])
+    np.testing.assert_array_equal(fsae.rows(pick), dense[pick])

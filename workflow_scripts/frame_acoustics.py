@@ -10,12 +10,12 @@ import numpy as np  # noqa: E402
 
 from audiosae.atomic import atomic_output  # noqa: E402
 from audiosae.data.manifest import read_manifest  # noqa: E402
-from audiosae.frames.acoustics import frame_acoustics, read_llds, rep_frames, true_f0_tracks  # noqa: E402
+from audiosae.frames.acoustics import FrameSource, frame_acoustics, read_llds, true_f0_tracks  # noqa: E402
 from audiosae.jsonio import write_json  # noqa: E402
 
 w, p = snakemake.wildcards, snakemake.params
 kind = "original" if w.rep == "original" else "fsae"
-frames = rep_frames(kind, snakemake.input.frames, int(w.layer))
+frames = FrameSource(kind, snakemake.input.frames, int(w.layer))
 tracks = None
 if p.synthetic:
     from audiosae.data.synthetic import TRACKS_FILE

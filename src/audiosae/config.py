@@ -114,6 +114,12 @@ def _check_semantics(config: dict) -> None:
                         f"config key 'sae.sparsities': model '{name}', layer {layer}, sparsity {s} gives "
                         f"k = int((1 - {s}) * {n}) = 0 active codes; lower the sparsity or raise sae.dim"
                     )
+    frame_sparsities = config["sae"]["frame"]["sparsities"]
+    if frame_sparsities is not None:
+        other = [s for s in frame_sparsities if s not in config["sae"]["sparsities"]]
+        if other:
+            raise ConfigError(f"config key 'sae.frame.sparsities': {other[0]} is not one of sae.sparsities "
+                              f"{config['sae']['sparsities']}; frame SAEs are compared with clip SAEs at equal sparsity")
     techniques = config["data"]["techniques"]
     if len(set(techniques)) != len(techniques):
         raise ConfigError("config key 'data.techniques': a technique is listed twice")

@@ -214,30 +214,70 @@ def analyse(units: np.ndarray, targets: np.ndarray, names: list[str]) -> dict:
             "constant_units": silent, "rho": rho}
 
 
-def rep_frames(kind: str, path: Path | str, layer: int | None = None):
-    """Iterate (clip_id, frame times, unit values [frames, units]) of the test clips of one representation.
+class FrameSource:
+    """The test clips' frames of one representation, read only where they are sampled.
 
-    `kind` "original": a frame store's `layer{layer}`; "fsae": a frame SAE's frame_codes.zarr.
+    `kind` "original": a frame store's ``layer{layer}``; "fsae": a frame SAE's
+    ``frame_codes.zarr`` (sparse rows). `clips` lists (clip id, frame times, first row).
     """
-    if kind == "original":
-        from audiosae.frames.store import clip_index, layer_array
 
-        arr = layer_array(path, layer)
-        times = open_store(path)["time_s"]
-        clips = clip_index(path)
-        for c in clips[clips["split"] == "test"].itertuples(index=False):
-            a, b = int(c.first_frame), int(c.first_frame + c.n_frames)
-            yield c.clip_id, np.asarray(times[a:b]), np.asarray(arr[a:b], dtype=np.float32)
-    elif kind == "fsae":
-        from audiosae.frames.train import read_frame_codes
+    def __init__(self, kind: str, path: Path | str, layer: int | None = None):
+        self.kind, self.path = kind, Path(path)
+        self.clips: list[tuple[str, np.ndarray, int]] = []
+        if kind == "original":
+            from audiosae.frames.store import clip_index, layer_array
 
-        root = open_store(path)
-        times = np.asarray(root["time_s"][:])
-        for cid, a, n in zip(root["clip_id"][:], root["first_row"][:], root["n_frames"][:]):
-            codes, _ = read_frame_codes(path, slice(int(a), int(a + n)))
-            yield str(cid), times[a:a + n], codes
-    else:
-        raise ValueError(f"representation kind {kind!r} is neither 'original' nor 'fsae'")
+            self.array = layer_array(path, layer)
+            times = open_store(path)["time_s"]
+            index = clip_index(path)
+            for c in index[index["split"] == "test"].itertuples(index=False):
+                a = int(c.first_frame)
+                self.clips.append((c.clip_id, np.asarray(times[a:a + int(c.n_frames)]), a))
+            self.n_units = int(self.array.shape[1])
+        elif kind == "fsae":
+            root = open_store(path)
+            times = np.asarray(root["time_s"][:])
+            for cid, a, n in zip(root["clip_id"][:], root["first_row"][:], root["n_frames"][:]):
+                self.clips.append((str(cid), times[int(a):int(a + n)], int(a)))
+            self.indptr = np.asarray(root["indptr"][:])
+            self.indices, self.values = root["indices"], root["values"]
+            self.n_units = int(root.attrs["n_latents"])
+        else:
+            raise ValueError(f"representation kind {kind!r} is neither 'original' nor 'fsae'")
+
+    def rows(self, rows: np.ndarray, block: int = 4096) -> np.ndarray:
+        """Dense float32 values [len(rows), units] of the store rows `rows` (sorted)."""
+        out = np.zeros((len(rows), self.n_units), dtype=np.float32)
+        for i in range(0, len(rows), block):
+            part = rows[i:i + block]
+            a, b = int(part[0]), int(part[-1]) + 1
+            if self.kind == "original":
+                out[i:i + len(part)] = np.asarray(self.array[a:b], dtype=np.float32)[part - a]
+            else:
+                lo, hi = int(self.indptr[a]), int(self.indptr[b])
+                idx = np.asarray(self.indices[lo:hi])
+                val = np.asarray(self.values[lo:hi])
+                counts = np.diff(self.indptr[a:b + 1])
+                dense = np.zeros((b - a, self.n_units), dtype=np.float32)
+                dense[np.repeat(np.arange(b - a), counts), idx] = val
+                out[i:i + len(part)] = dense[part - a]
+        return out
+
+
+class ArraySource:
+    """In-memory frames, {clip id: (times, values [frames, units])}, read like a FrameSource."""
+
+    def __init__(self, frames: dict[str, tuple[np.ndarray, np.ndarray]]):
+        self.clips, parts, first = [], [], 0
+        for cid, (times, values) in frames.items():
+            self.clips.append((cid, np.asarray(times), first))
+            parts.append(np.asarray(values, dtype=np.float32))
+            first += len(times)
+        self.values = np.concatenate(parts)
+        self.n_units = self.values.shape[1]
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.values[rows]
 
 
 def true_f0_tracks(manifest: pd.DataFrame, tracks_file: Path | str, corpus_root: Path | str) -> dict:
@@ -254,16 +294,16 @@ def true_f0_tracks(manifest: pd.DataFrame, tracks_file: Path | str, corpus_root:
     return out
 
 
-def frame_acoustics(frames, llds: tuple[list[str], dict], f0_tracks: dict | None = None, *,
+def frame_acoustics(source: FrameSource, llds: tuple[list[str], dict], f0_tracks: dict | None = None, *,
                     track_rate: float = 100.0, max_frames: int = 20000, seed: int = 42) -> dict:
-    """Align the targets with each clip's frames, sample at most `max_frames` frames, and `analyse` them.
+    """Align the targets with each test clip's frames, sample at most `max_frames` frames, and `analyse` them.
 
-    `frames` yields (clip_id, times, units) as `rep_frames` does.
+    Only the sampled frames' unit values are read, so memory follows `max_frames`, not the corpus.
     """
     names, per_clip = llds
     target_names = list(names) + ([TRUE_F0] if f0_tracks else [])
-    units, targets, missing = [], [], []
-    for cid, times, values in frames:
+    rows, targets, missing = [], [], []
+    for cid, times, first in source.clips:
         if cid not in per_clip:
             missing.append(cid)
             continue
@@ -274,19 +314,21 @@ def frame_acoustics(frames, llds: tuple[list[str], dict], f0_tracks: dict | None
             f0 = (nearest(semitones(track), f0_track_times(track, track_rate), times) if track is not None
                   else np.full(len(times), np.nan))
             t = np.column_stack([t, f0])
-        units.append(values)
+        rows.append(first + np.arange(len(times)))
         targets.append(t)
     if missing:
         raise ValueError(f"{len(missing)} test clip(s) have no LLDs, e.g. {missing[0]!r}; rerun frame_llds")
-    if not units:
+    if not rows:
         raise ValueError("no test frames to correlate; the corpus needs test clips")
-    u = np.concatenate(units)
+    rows = np.concatenate(rows)
     t = np.concatenate(targets)
-    n_total = len(u)
+    n_total = len(rows)
+    keep = np.arange(n_total)
     if n_total > max_frames:
         keep = np.sort(np.random.default_rng(seed).choice(n_total, size=max_frames, replace=False))
-        u, t = u[keep], t[keep]
-    out = analyse(u, t, target_names)
+    order = np.argsort(rows[keep], kind="stable")
+    keep = keep[order]
+    out = analyse(source.rows(rows[keep]), t[keep], target_names)
     out["n_frames_total"] = int(n_total)
-    out["n_frames_used"] = int(len(u))
+    out["n_frames_used"] = int(len(keep))
     return out
