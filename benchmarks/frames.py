@@ -82,9 +82,7 @@ def child_train(args) -> dict:
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
-    store = work / f"frames_{args.n}.zarr"
-    if not store.exists():
-        synthetic_frame_store(store, args.n // args.clip_frames, args.clip_frames, args.width, seed=1)
+    store = work / f"frames_{args.n}.zarr"  # written by a `makestore` child: its memory is not this job's
     out = FrameSAEPaths.in_dir(work / f"fsae_{args.n}")
     metrics = train_frame_sae(store, model="bench", layer=0, sparsity=0.95, outputs=out, dim=args.dim,
                               batch_size=args.batch_size, epochs=1, max_frames=args.budget,
@@ -180,7 +178,7 @@ def run_child(kind: str, extra: list[str]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--child", choices=["train", "store"])
+    ap.add_argument("--child", choices=["train", "store", "makestore"])
     ap.add_argument("--work")
     ap.add_argument("--n", type=int, default=50_000, help="N: frames of the smaller store (the larger has 4N)")
     ap.add_argument("--clip-frames", type=int, default=500)
@@ -197,6 +195,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.dim.isdigit():
         args.dim = int(args.dim)
+    if args.child == "makestore":
+        synthetic_frame_store(Path(args.work) / f"frames_{args.n}.zarr", args.n // args.clip_frames,
+                              args.clip_frames, args.width, seed=1)
+        print(json.dumps({}))
+        return 0
     if args.child:
         result = child_train(args) if args.child == "train" else child_store(args)
         print(json.dumps(result))
@@ -212,8 +215,10 @@ def main(argv=None) -> int:
         store = run_child("store", ["--work", str(work / "store"), "--clips", str(args.clips), "--seconds",
                                     str(args.seconds), "--threads", str(args.threads), "--device", args.device])
         print(f"train: N = {args.n} frames ...", file=sys.stderr)
+        run_child("makestore", [*common, "--n", str(args.n)])
         small = run_child("train", [*common, "--n", str(args.n)])
         print(f"train: 4N = {4 * args.n} frames ...", file=sys.stderr)
+        run_child("makestore", [*common, "--n", str(4 * args.n)])
         large = run_child("train", [*common, "--n", str(4 * args.n)])
     finally:
         shutil.rmtree(work, ignore_errors=True)

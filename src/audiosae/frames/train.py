@@ -70,6 +70,25 @@ class FrameSAEPaths(SAEPaths):
                    d / "frame_codes.zarr")
 
 
+def fixed_mmap_threshold(nbytes: int = 128 * 1024) -> bool:
+    """Have glibc serve every allocation above `nbytes` with its own mmap, returned to the system when freed.
+
+    glibc raises this threshold each time a large block is freed; the evaluation
+    pass then allocates its variable-sized blocks (masked selections) from the
+    heap, which fragments and grows with the number of frames passed (measured:
+    +60 % peak RSS from 50k to 200k frames). A fixed threshold keeps peak memory
+    flat. Returns False where there is no glibc (nothing to do there).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, int(nbytes)))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def streamed_stats(stream: FrameStream) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-dimension mean and (population) std of the stream's frames, accumulated in float64 about a shift."""
     shift = total = total_sq = None
@@ -148,6 +167,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                     progress: bool = True) -> dict:
     """Train, select, evaluate and write one frame-level SAE on `layer{layer}` of a frame store."""
     t0 = time.perf_counter()
+    fixed_mmap_threshold()
     store = Path(store)
     sparsity = float(sparsity)
     if pooling not in POOLINGS:
