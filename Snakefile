@@ -24,6 +24,18 @@ except ConfigError as err:
     sys.stderr.write(f"audiosae: bad configuration: {err}\n")
     sys.exit(1)
 
+# A user's table or folder tree is checked now (columns, files, labels, splits, probe
+# targets), so a bad row stops the run with one line before any job starts.
+if config["data"]["corpus"] in ("table", "folders"):
+    from audiosae.data.corpus import check_corpus, corpus_params
+    from audiosae.data.manifest import ManifestError
+
+    try:
+        check_corpus(corpus_params(config["data"]), config["probe"]["targets"])
+    except ManifestError as err:
+        sys.stderr.write(f"audiosae: bad corpus: {err}\n")
+        sys.exit(1)
+
 
 include: "rules/common.smk"
 

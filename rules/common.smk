@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from audiosae.config import ConfigError
+from audiosae.data.corpus import corpus_params
 from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
 
@@ -22,15 +23,34 @@ FRAME_SPARSITIES = [s for s in SPARSITIES if config["sae"]["frame"]["sparsities"
 FRAME_REPS = [f"fsae{s}" for s in FRAME_SPARSITIES] if FRAME_LEVEL else []
 # Every representation name of the study; a node's own list is reps_of(model, layer).
 REPS = ["original"] + CLIP_REPS + FRAME_REPS
-SYNTHETIC = config["data"]["corpus"] == "synthetic"
+CORPUS = config["data"]["corpus"]
+SYNTHETIC = CORPUS == "synthetic"
+TARGETS = [t["label"] for t in config["probe"]["targets"]]  # probe targets, in config order
 
 
 # ---------------------------------------------------------------- data
 
 
 def get_corpus_root():
-    """Folder holding the corpus's WAVs in VocalSet's layout."""
-    return "resources/synthetic" if SYNTHETIC else "resources/VocalSet"
+    """What the manifest is made from: VocalSet's or the synthetic corpus's folder (its clips, and the synthetic
+    corpus's true factors), the user's table or folder tree. Rules that read clips take it as an input."""
+    if CORPUS == "vocalset":
+        return "resources/VocalSet"
+    if CORPUS == "synthetic":
+        return "resources/synthetic"
+    if CORPUS == "table":
+        return config["data"]["table"]["file"]
+    return config["data"]["folders"]["root"]
+
+
+def get_corpus_params():
+    """Every data.* setting that changes the manifest (corpus kind, its settings, split fractions and seed)."""
+    return corpus_params(config["data"])
+
+
+def get_synthetic_corpus():
+    """The synthetic corpus's folder (its true factors and f0 tracks join the attributes), else nothing."""
+    return "resources/synthetic" if SYNTHETIC else []
 
 
 # ---------------------------------------------------------------- models and layers
@@ -149,7 +169,7 @@ def sae_metrics(wildcards=None):
 
 
 def probe_results(wildcards=None):
-    return [f"results/probe/{m}/layer{l}/{r}.json" for m, l, r in node_reps()]
+    return [f"results/probe/{t}/{m}/layer{l}/{r}.json" for t in TARGETS for m, l, r in node_reps()]
 
 
 def disentangle_results(wildcards=None):
@@ -166,6 +186,17 @@ def embedding_stores():
 
 
 # ---- probe stage
+
+
+def get_target_split(wildcards):
+    """How a probe target is split: the corpus split, or a seeded random split (with what shapes it)."""
+    target = next(t for t in config["probe"]["targets"] if t["label"] == wildcards.target)
+    if target["split"] == "corpus":
+        return {"strategy": "corpus"}
+    data = config["data"]
+    return {"strategy": "random", "valid_fraction": data["valid_fraction"], "test_fraction": data["test_fraction"],
+            "split_seed": data["split_seed"]}
+
 
 
 def get_probe_gpu(wildcards):

@@ -1,5 +1,6 @@
-# Stage: data. The corpus (VocalSet from Zenodo, or the synthetic stand-in), the
-# manifest of kept clips with their splits, and the eGeMAPS attributes of every clip.
+# Stage: data. The corpus (VocalSet from Zenodo, the synthetic stand-in, or the user's
+# table or folder tree), the manifest of its clips with their splits, and the eGeMAPS
+# attributes of every clip. A table or folder corpus is checked when the Snakefile loads.
 
 
 localrules:
@@ -33,6 +34,7 @@ rule synthesize_corpus:
         singers=config["data"]["synthetic"]["singers"],
         clips_per_technique=config["data"]["synthetic"]["clips_per_technique"],
         duration_s=config["data"]["synthetic"]["duration_s"],
+        techniques=config["data"]["synthetic"]["techniques"],
     log:
         "results/logs/synthesize_corpus.log",
     benchmark:
@@ -50,10 +52,7 @@ rule manifest:
         manifest="results/data/manifest.csv",
         skipped="results/data/skipped.csv",
     params:
-        test_singers=config["data"]["test_singers"],
-        techniques=config["data"]["techniques"],
-        valid_fraction=config["data"]["valid_fraction"],
-        split_seed=config["data"]["split_seed"],
+        corpus=get_corpus_params(),
         on_bad_audio=config["data"]["on_bad_audio"],
     log:
         "results/logs/manifest.log",
@@ -68,7 +67,7 @@ rule manifest:
 rule attributes:
     input:
         manifest="results/data/manifest.csv",
-        corpus=get_corpus_root(),
+        synthetic=get_synthetic_corpus(),
     output:
         "results/data/attributes.parquet",
     params:

@@ -10,7 +10,8 @@ import soundfile as sf
 from audiosae.attributes import compute_attributes, egemaps, egemaps_names
 from audiosae.data import synthetic as S
 from audiosae.data.audio import crop
-from audiosae.data.manifest import build_manifest, read_manifest
+from audiosae.data.corpus import build_vocalset_manifest
+from audiosae.data.manifest import read_manifest
 from audiosae.data.vocalset import TECHNIQUES
 from conftest import run_snakemake, tiny_config
 
@@ -21,8 +22,8 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("attr") / "synthetic"
     factors = S.synthesize_corpus(root, singers=["female1", "female2", "male1", "male2"], clips_per_technique=1,
                                   duration_s=(0.9, 1.2), seed=11)
-    manifest, _ = build_manifest(root, test_singers=["female2", "male2"], techniques=list(TECHNIQUES),
-                                 valid_fraction=0.5, split_seed=1)
+    manifest, _ = build_vocalset_manifest(root, test_singers=["female2", "male2"], techniques=list(TECHNIQUES),
+                                          valid_fraction=0.5, split_seed=1)
     return root, factors, manifest
 
 

@@ -37,12 +37,61 @@ def test_defaults_are_filled_in():
     assert cfg["sae"]["lr"] == 0.001 and cfg["sae"]["batch_size"] == 16 and cfg["sae"]["epochs"] == 100
     assert cfg["probe"]["epochs"] == 120 and cfg["probe"]["batch_size"] == 32
     assert cfg["disentangle"]["alpha"] == 0.1 and cfg["audio"]["crop_seconds"] == 5.0
-    assert cfg["data"]["test_singers"] == ["female2", "female8", "male3", "male5", "male10"]
+    assert cfg["data"]["vocalset"]["test_singers"] == ["female2", "female8", "male3", "male5", "male10"]
     assert cfg["data"]["vocalset"]["md5"] == "0c09396242f946e7111ad7d8fc649b81"
     # The paper's level only, unless asked; frame training and the frame store have their own defaults.
     assert cfg["sae"]["levels"] == ["clip"] and cfg["sae"]["frame"]["batch_size"] == 4096
     assert cfg["sae"]["frame"]["pooling"] == "mean" and cfg["sae"]["frame"]["max_frames"] is None
     assert cfg["frames"]["dtype"] == "float16" and cfg["frames"]["window_seconds"] == 10.0
+    assert cfg["probe"]["targets"] == [{"label": "technique", "split": "corpus"}, {"label": "vowel", "split": "corpus"},
+                                       {"label": "singer", "split": "random"}]
+    assert cfg["probe"]["bootstrap"] == 1000 and cfg["probe"]["ci"] == 0.95
+
+
+def test_the_paper_study_probes_technique_vowel_and_singer():
+    cfg = validate(copy.deepcopy(PAPER))
+    assert [(t["label"], t["split"]) for t in cfg["probe"]["targets"]] == [
+        ("technique", "corpus"), ("vowel", "corpus"), ("singer", "random")]
+
+
+def _table_config(**table):
+    return {"data": {"corpus": "table", "table": {"file": "c.csv", "labels": ["emotion", "speaker"],
+                                                   "group_column": "speaker", **table}},
+            "models": {"crepe": {"source": "crepe", "layers": [1]}}}
+
+
+def test_table_targets_default_to_every_label_the_group_at_random():
+    cfg = validate(_table_config())
+    assert cfg["probe"]["targets"] == [{"label": "emotion", "split": "corpus"}, {"label": "speaker", "split": "random"}]
+    assert cfg["data"]["table"]["path_column"] == "path" and cfg["data"]["table"]["split_column"] is None
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"data__techniques": ["belt", "breathy"]}, r"'data\.techniques' has moved to data\.vocalset\.techniques"),
+    ({"data__test_singers": ["female2"]}, r"'data\.test_singers' has moved to data\.vocalset\.test_singers"),
+    ({"data__synthetic__test_singers": ["female9"]}, r"'data\.synthetic\.test_singers': \['female9'\] are not among"),
+    ({"probe__targets": [{"label": "emotion"}]},
+     r"'probe\.targets\[0\]\.label': 'emotion' is not a label of the synthetic corpus \(labels: singer, context, "
+     r"technique, vowel\)"),
+    ({"probe__targets": [{"label": "vowel"}, {"label": "vowel", "split": "random"}]}, r"'vowel' is listed twice"),
+    ({"probe__targets": [{"label": "singer"}]}, r"'probe\.targets\[0\]\.split': 'singer' is the corpus's group.*random"),
+    ({"probe__targets": [{"label": "technique", "split": "stratified"}]}, r"'probe\.targets\[0\]\.split'"),
+    ({"probe__ci": 1.5}, r"'probe\.ci'"),
+])
+def test_corpus_and_target_mistakes_name_their_key(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(_demo(**changes))
+
+
+def test_table_and_folders_need_their_keys():
+    cfg = _table_config()
+    del cfg["data"]["table"]["labels"]
+    with pytest.raises(ConfigError, match=r"'data\.table\.labels' is required with corpus: table"):
+        validate(cfg)
+    with pytest.raises(ConfigError, match=r"'data\.folders\.root' is required with corpus: folders"):
+        validate({"data": {"corpus": "folders"}, "models": {"crepe": {"source": "crepe", "layers": [1]}}})
+    with pytest.raises(ConfigError, match=r"'probe\.targets\[0\]\.label': 'mood' is not a label of the table"):
+        validate({**_table_config(), "probe": {"targets": [{"label": "mood"}]}})
 
 
 @pytest.mark.parametrize(

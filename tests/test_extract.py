@@ -115,6 +115,6 @@ def test_corrupt_wav_is_an_error_naming_the_file(name, corpus, tmp_path):
 
 def test_manifest_without_columns_is_refused(corpus, tmp_path):
     bad = tmp_path / "manifest.csv"
-    pd.DataFrame({"clip_id": ["a"], "path": ["a.wav"]}).to_csv(bad, index=False)
-    with pytest.raises(ExtractionError, match=r"lacks columns \['split', 'duration_s'\]"):
+    pd.DataFrame({"clip_id": ["a"], "path": ["a.wav"], "group": ["g"], "label": ["x"]}).to_csv(bad, index=False)
+    with pytest.raises(ExtractionError, match=r"lacks column\(s\) \['split', 'duration_s', 'sample_rate'\]"):
         extract_embeddings(bad, tmp_path / "x.zarr", MODELS["crepe"], name="crepe", device="cpu", **AUDIO)

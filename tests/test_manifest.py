@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from audiosae.data.manifest import MANIFEST_COLUMNS, ManifestError, build_manifest, read_manifest, write_csv
+from audiosae.data.corpus import build_vocalset_manifest
+from audiosae.data.manifest import ManifestError, label_columns, manifest_columns, read_manifest, write_csv
 from audiosae.data.vocalset import TECHNIQUES, clip_id_of, last_token, scan_corpus, technique_of
 
 SINGERS = ["female1", "female2", "female3", "male1", "male2", "male3"]
@@ -42,7 +43,7 @@ def corpus(tmp_path_factory) -> Path:
 def manifest_of(root, **kw) -> tuple[pd.DataFrame, pd.DataFrame]:
     args = dict(test_singers=TEST_SINGERS, techniques=list(TECHNIQUES), valid_fraction=0.2, split_seed=42)
     args.update(kw)
-    return build_manifest(root, **args)
+    return build_vocalset_manifest(root, **args)
 
 
 # ---------------------------------------------------------------- names and quirks
@@ -123,7 +124,8 @@ def test_no_layout_is_a_clear_error(tmp_path):
 
 def test_splits_are_singer_disjoint_stratified_and_complete(corpus):
     m, skipped = manifest_of(corpus)
-    assert list(m.columns) == MANIFEST_COLUMNS and skipped.empty
+    assert list(m.columns) == manifest_columns(["singer", "context", "technique", "vowel"]) and skipped.empty
+    assert label_columns(m) == ["singer", "context", "technique", "vowel"] and (m["group"] == m["singer"]).all()
     assert set(m.loc[m["split"] == "test", "singer"]) == set(TEST_SINGERS)
     assert not set(m.loc[m["split"] != "test", "singer"]) & set(TEST_SINGERS)
     counts = pd.crosstab(m["technique"], m["split"])
@@ -153,7 +155,7 @@ def test_manifest_round_trip(tmp_path, corpus):
 
 
 def test_a_missing_test_singer_is_an_error(corpus):
-    with pytest.raises(ManifestError, match=r"\['female9'\].*fix data.test_singers"):
+    with pytest.raises(ManifestError, match=r"\['female9'\].*fix data.vocalset.test_singers"):
         manifest_of(corpus, test_singers=["female2", "female9"])
 
 
@@ -163,7 +165,7 @@ def test_a_class_absent_from_the_test_singers_is_an_error(tmp_path):
         p.unlink()
     for p in (root / "FULL/male3/scales/breathy").glob("*.wav"):
         p.unlink()
-    with pytest.raises(ManifestError, match="no 'breathy' clip of the test singers"):
+    with pytest.raises(ManifestError, match="technique 'breathy' has no clip in the test groups .*data.vocalset.techniques"):
         manifest_of(root, techniques=["belt", "breathy"])
 
 

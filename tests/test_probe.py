@@ -28,43 +28,43 @@ def _data(n_per_class=30, dim=16, noise=0.1, seed=0, crops=1):
 
 
 def test_probe_learns_a_separable_problem():
-    doc = P.run_probe(_data(), epochs=25, batch_size=16, lr=1e-2, seeds=[0])
+    doc, _ = P.run_probe(_data(), epochs=25, batch_size=16, lr=1e-2, seeds=[0])
     assert doc["accuracy"] >= 0.98
     assert doc["balanced_accuracy"] >= 0.98 and doc["macro_f1"] >= 0.98
     assert np.trace(np.array(doc["confusion_matrix"])) == doc["n_test"] * doc["accuracy"]
 
 
 def test_probe_beats_chance_on_noisy_data():
-    doc = P.run_probe(_data(noise=1.0, seed=1), epochs=30, batch_size=16, lr=1e-2, seeds=[0])
+    doc, _ = P.run_probe(_data(noise=1.0, seed=1), epochs=30, batch_size=16, lr=1e-2, seeds=[0])
     assert doc["majority_class_accuracy"] == pytest.approx(0.25)
     assert 0.4 < doc["accuracy"]
 
 
 def test_probe_is_deterministic_for_a_seed():
     data = _data(noise=1.5, seed=2)
-    a = P.run_probe(data, epochs=8, seeds=[5])
-    b = P.run_probe(data, epochs=8, seeds=[5])
+    a, _ = P.run_probe(data, epochs=8, seeds=[5])
+    b, _ = P.run_probe(data, epochs=8, seeds=[5])
     assert a["history"] == b["history"]
     assert a["confusion_matrix"] == b["confusion_matrix"]
-    c = P.run_probe(data, epochs=8, seeds=[6])
+    c, _ = P.run_probe(data, epochs=8, seeds=[6])
     assert c["history"] != a["history"]
 
 
 def test_best_epoch_is_the_lowest_valid_loss_and_patience_stops():
     data = _data(noise=2.0, seed=3)
-    doc = P.run_probe(data, epochs=40, lr=5e-2, seeds=[0])
+    doc, _ = P.run_probe(data, epochs=40, lr=5e-2, seeds=[0])
     losses = [h["valid_loss"] for h in doc["history"]]
     assert doc["best_epoch"] == 1 + int(np.argmin(losses))
-    short = P.run_probe(data, epochs=40, lr=5e-2, patience=2, seeds=[0])
+    short, _ = P.run_probe(data, epochs=40, lr=5e-2, patience=2, seeds=[0])
     assert len(short["history"]) <= 40
     assert len(short["history"]) - short["best_epoch"] <= 2
 
 
 def test_seed_spread_is_null_with_one_seed_and_sample_std_with_more():
     data = _data(noise=1.5, seed=4)
-    one = P.run_probe(data, epochs=5, seeds=[1])
+    one, _ = P.run_probe(data, epochs=5, seeds=[1])
     assert one["accuracy_std"] is None and one["macro_f1_std"] is None
-    two = P.run_probe(data, epochs=5, seeds=[1, 2])
+    two, _ = P.run_probe(data, epochs=5, seeds=[1, 2])
     accs = [s["accuracy"] for s in two["per_seed"]]
     assert two["accuracy"] == pytest.approx(np.mean(accs))
     assert two["accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
@@ -80,11 +80,15 @@ def test_metrics_ignore_classes_absent_from_test():
 
 
 def _store(tmp_path, rng, dim=8):
+    """A store of 4 techniques (2 crops per train clip) and its manifest; singers alternate across clips."""
     rows = []
     for split, n in (("train", 12), ("valid", 4), ("test", 4)):
         for c in CLASSES:
             for i in range(n // 4 * 2):
-                rows.append({"clip_id": f"{split}_{c}_{i}", "split": split, "technique": c})
+                singer = f"s{i % 2}" if split != "test" else "s9"
+                rows.append({"clip_id": f"{split}_{c}_{i}", "path": f"{split}_{c}_{i}.wav", "group": singer,
+                             "technique": c, "singer": singer, "split": split, "duration_s": 1.0,
+                             "sample_rate": 8000})
     manifest = pd.DataFrame(rows)
     index = pd.concat([manifest.assign(crop=0), manifest[manifest.split == "train"].assign(crop=1)])
     index = index.reset_index(drop=True)
@@ -98,31 +102,62 @@ def _store(tmp_path, rng, dim=8):
 
 def test_probe_from_store_writes_the_contract(tmp_path):
     store, man, manifest = _store(tmp_path, np.random.default_rng(0))
-    data = P.load_probe_data(store, "layer2", man, CLASSES)
+    data = P.load_probe_data(store, "layer2", man, "technique")
     assert len(data.y["train"]) == 2 * (manifest.split == "train").sum()  # every cached crop
     assert len(data.y["test"]) == (manifest.split == "test").sum()
-    doc = P.run_probe(data, epochs=15, lr=1e-2, seeds=[42], model="m", layer=2, rep="original")
+    doc, weights = P.run_probe(data, epochs=15, lr=1e-2, seeds=[42, 7], model="m", layer=2, rep="original",
+                               bootstrap=200)
     write_json(tmp_path / "out.json", doc)
     d = json.loads((tmp_path / "out.json").read_text())
-    for key in ("model", "layer", "rep", "classes", "accuracy", "balanced_accuracy", "macro_f1", "accuracy_std",
-                "balanced_accuracy_std", "macro_f1_std", "per_class_recall", "confusion_matrix", "best_epoch",
-                "seeds", "n_train", "n_valid", "n_test", "input_dim", "history"):
+    for key in ("target", "label", "split_strategy", "model", "layer", "rep", "classes", "accuracy", "accuracy_ci",
+                "balanced_accuracy", "macro_f1", "accuracy_std", "balanced_accuracy_std", "macro_f1_std",
+                "per_class_recall", "confusion_matrix", "best_epoch", "seeds", "n_train", "n_valid", "n_test",
+                "input_dim", "history", "test_clip_ids", "test_y_true", "test_y_pred", "ci", "bootstrap"):
         assert key in d, key
+    assert d["target"] == d["label"] == "technique" and d["split_strategy"] == "corpus"
     assert d["classes"] == CLASSES and d["input_dim"] == 8 and d["layer"] == 2
     assert set(d["per_class_recall"]) == set(CLASSES)
     assert set(d["history"][0]) == {"epoch", "train_loss", "valid_loss", "valid_accuracy"}
     assert d["accuracy"] > 0.9
+    # Per-clip predictions: one per test clip and seed, and they give the accuracy.
+    assert sorted(d["test_clip_ids"]) == sorted(manifest.loc[manifest.split == "test", "clip_id"])
+    truth = manifest.set_index("clip_id").loc[d["test_clip_ids"], "technique"].map(CLASSES.index).tolist()
+    assert d["test_y_true"] == truth and len(d["test_y_pred"]) == 2
+    accs = [np.mean(np.array(p) == np.array(truth)) for p in d["test_y_pred"]]
+    assert d["accuracy"] == pytest.approx(np.mean(accs))
+    lo, hi = d["accuracy_ci"]
+    assert 0 <= lo <= d["accuracy"] <= hi <= 1
+    # The first seed's weights, for the atlas: they reproduce its predictions.
+    assert weights["weight"].shape == (4, 8) and weights["bias"].shape == (4,) and list(weights["classes"]) == CLASSES
+    logits = data.x["test"] @ weights["weight"].T.astype(np.float64) + weights["bias"]
+    assert logits.argmax(axis=1).tolist() == d["test_y_pred"][0]
 
 
-def test_probe_refuses_unknown_techniques_and_stale_stores(tmp_path):
+def test_a_random_target_resplits_clips_by_its_own_label(tmp_path):
+    store, man, manifest = _store(tmp_path, np.random.default_rng(2))
+    data = P.load_probe_data(store, "layer2", man, "singer", "random", valid_fraction=0.2, test_fraction=0.25,
+                             split_seed=3)
+    assert data.classes == ["s0", "s1", "s9"] and data.split_strategy == "random"
+    n_clips = len(manifest)
+    assert len(data.y["test"]) == round(0.25 * n_clips) and len(set(data.test_clip_ids)) == len(data.y["test"])
+    for part in ("train", "valid", "test"):
+        assert set(data.y[part].tolist()) == {0, 1, 2}
+    again = P.load_probe_data(store, "layer2", man, "singer", "random", valid_fraction=0.2, test_fraction=0.25,
+                              split_seed=3)
+    assert again.test_clip_ids == data.test_clip_ids
+
+
+def test_probe_refuses_missing_labels_unsplittable_targets_and_stale_stores(tmp_path):
     store, man, manifest = _store(tmp_path, np.random.default_rng(1))
-    with pytest.raises(P.ProbeError, match="data.techniques"):
-        P.load_probe_data(store, "layer2", man, CLASSES[:3])
+    with pytest.raises(P.ProbeError, match="no label column 'emotion'"):
+        P.load_probe_data(store, "layer2", man, "emotion")
+    with pytest.raises(P.ProbeError, match=r"probe target 'singer' \(split: corpus\): class 's9' has no train clip.*split: random"):
+        P.load_probe_data(store, "layer2", man, "singer", "corpus")
     stale = manifest.copy()
     stale.loc[0, "split"] = "valid"
     stale.to_csv(tmp_path / "stale.csv", index=False)
     with pytest.raises(P.ProbeError, match="stale"):
-        P.load_probe_data(store, "layer2", tmp_path / "stale.csv", CLASSES)
+        P.load_probe_data(store, "layer2", tmp_path / "stale.csv", "technique")
 
 
 # ---------------------------------------------------------------- the tiny study
@@ -132,7 +167,7 @@ def test_probe_refuses_unknown_techniques_and_stale_stores(tmp_path):
 def test_demo_probe_on_original_beats_chance(demo_run):
     """Every model's best original layer (CREPE included) at least doubles chance (10 classes: 10 %)."""
     best = {}
-    for path in sorted((demo_run / "results/probe").glob("*/layer*/original.json")):
+    for path in sorted((demo_run / "results/probe/technique").glob("*/layer*/original.json")):
         d = json.loads(path.read_text())
         chance = 1 / len(d["classes"])
         best[d["model"]] = max(best.get(d["model"], 0.0), d["accuracy"])

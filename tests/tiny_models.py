@@ -62,7 +62,8 @@ def write_corpus(root: Path, n_clips: int = 5, sr: int = 22050, seconds: float =
         rel = Path("resources/synthetic/FULL/female1/scales/straight") / f"clip{i}_a.wav"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(root / rel, wave.astype(np.float32), sr)
-        rows.append({"clip_id": f"female1__scales__straight__clip{i}_a", "path": str(rel), "singer": "female1",
+        rows.append({"clip_id": f"female1__scales__straight__clip{i}_a", "path": str(rel), "group": "female1",
+                     "singer": "female1",
                      "context": "scales", "technique": "straight", "vowel": "a", "split": splits[i % 4],
                      "duration_s": round(dur, 4), "sample_rate": sr})
     manifest = root / "results/data/manifest.csv"

@@ -11,9 +11,9 @@ from audiosae.attributes import compute_attributes, write_parquet
 from audiosae.data.manifest import read_manifest
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-corpus = Path(snakemake.input.corpus)
-factors_csv = corpus / "factors.csv"  # only the synthetic corpus has one
-factors = pd.read_csv(factors_csv) if factors_csv.exists() else None
+synthetic = snakemake.input.synthetic  # the synthetic corpus's folder, or nothing on other corpora
+corpus = Path(synthetic) if isinstance(synthetic, str) and synthetic else None
+factors = pd.read_csv(corpus / "factors.csv") if corpus is not None else None
 table = compute_attributes(read_manifest(snakemake.input.manifest), snakemake.params.crop_seconds,
                            snakemake.params.attributes_on, factors=factors, corpus_root=corpus,
                            workers=snakemake.threads)

@@ -4,11 +4,12 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import logging
 
-from audiosae.data.manifest import build_manifest, write_csv
+from audiosae.data.corpus import build_corpus_manifest
+from audiosae.data.manifest import write_csv
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 p = snakemake.params
-manifest, skipped = build_manifest(snakemake.input.corpus, list(p.test_singers), list(p.techniques),
-                                   p.valid_fraction, p.split_seed, p.on_bad_audio)
+root = snakemake.input.corpus if p.corpus["corpus"] in ("vocalset", "synthetic") else None
+manifest, skipped = build_corpus_manifest(dict(p.corpus), root, p.on_bad_audio)
 write_csv(skipped, snakemake.output.skipped)
 write_csv(manifest, snakemake.output.manifest)

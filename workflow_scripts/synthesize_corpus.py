@@ -9,4 +9,4 @@ from audiosae.data.synthetic import synthesize_corpus
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 p = snakemake.params
 synthesize_corpus(snakemake.output[0], singers=list(p.singers), clips_per_technique=p.clips_per_technique,
-                  duration_s=tuple(p.duration_s), seed=p.seed)
+                  duration_s=tuple(p.duration_s), seed=p.seed, techniques=list(p.techniques))

@@ -43,3 +43,11 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)  # os.replace cannot replace a non-empty folder
     os.replace(tmp, path)
+
+
+def write_npz(path: Path | str, arrays: dict) -> None:
+    """Write `arrays` to `path` as a compressed .npz, atomically."""
+    import numpy as np
+
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)

@@ -46,10 +46,21 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return "".join(parts) or "<top level>"
 
 
+# Keys that moved: the old name gets a pointer to the new one instead of a bare "unknown key".
+MOVED = {
+    "data.techniques": "data.vocalset.techniques (or data.synthetic.techniques)",
+    "data.test_singers": "data.vocalset.test_singers (or data.synthetic.test_singers)",
+}
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         key = _key_path(error)
+        for e in extra:
+            full = (key + "." if key != "<top level>" else "") + e
+            if full in MOVED:
+                return f"config key '{full}' has moved to {MOVED[full]}"
         names = ", ".join(f"'{(key + '.' if key != '<top level>' else '') + e}'" for e in extra)
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"unknown config key {names} (allowed here: {allowed})"
@@ -120,6 +131,53 @@ def _check_semantics(config: dict) -> None:
         if other:
             raise ConfigError(f"config key 'sae.frame.sparsities': {other[0]} is not one of sae.sparsities "
                               f"{config['sae']['sparsities']}; frame SAEs are compared with clip SAEs at equal sparsity")
-    techniques = config["data"]["techniques"]
-    if len(set(techniques)) != len(techniques):
-        raise ConfigError("config key 'data.techniques': a technique is listed twice")
+    for kind in ("vocalset", "synthetic"):
+        techniques = config["data"][kind]["techniques"]
+        if len(set(techniques)) != len(techniques):
+            raise ConfigError(f"config key 'data.{kind}.techniques': a technique is listed twice")
+    _check_corpus(config["data"])
+    _resolve_targets(config)
+
+
+def _check_corpus(data: dict) -> None:
+    kind = data["corpus"]
+    if kind == "table":
+        for key in ("file", "labels"):
+            if key not in data["table"]:
+                raise ConfigError(f"config key 'data.table.{key}' is required with corpus: table")
+    if kind == "folders" and "root" not in data["folders"]:
+        raise ConfigError("config key 'data.folders.root' is required with corpus: folders")
+    if kind == "synthetic":
+        syn = data["synthetic"]
+        missing = [s for s in syn["test_singers"] if s not in syn["singers"]]
+        if missing:
+            raise ConfigError(f"config key 'data.synthetic.test_singers': {missing} are not among "
+                              f"data.synthetic.singers {syn['singers']}")
+        if not set(syn["singers"]) - set(syn["test_singers"]):
+            raise ConfigError("config key 'data.synthetic.test_singers': every singer is a test singer; leave "
+                              "some for train and valid")
+
+
+def _resolve_targets(config: dict) -> None:
+    """Fill in probe.targets (when null) and check each names a label of the corpus once."""
+    from audiosae.data.corpus import corpus_group_label, corpus_labels, default_targets
+
+    data = config["data"]
+    if config["probe"].get("targets") is None:
+        config["probe"]["targets"] = default_targets(data)
+    labels = corpus_labels(data)
+    group = corpus_group_label(data)
+    seen = set()
+    for i, t in enumerate(config["probe"]["targets"]):
+        t.setdefault("split", "corpus")
+        key = f"config key 'probe.targets[{i}]"
+        if t["label"] not in labels:
+            raise ConfigError(f"{key}.label': '{t['label']}' is not a label of the {data['corpus']} corpus "
+                              f"(labels: {', '.join(labels)})")
+        if t["label"] in seen:
+            raise ConfigError(f"{key}.label': '{t['label']}' is listed twice; a label may be probed once")
+        seen.add(t["label"])
+        if t["label"] == group and t["split"] == "corpus":
+            raise ConfigError(f"{key}.split': '{t['label']}' is the corpus's group, so no test {t['label']} is "
+                              f"ever in train under the corpus split; use split: random")
+

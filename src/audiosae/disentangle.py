@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from audiosae.atomic import atomic_output
+from audiosae.atomic import write_npz as atomic_write_npz
 from audiosae.jsonio import write_json  # noqa: F401  (writers of this module's results)
 
 CATEGORIES = ("formants", "pitch", "voice quality", "loudness", "rhythm", "spectral", "MFCC", "other")
@@ -419,7 +419,9 @@ def load_test_items(store, array: str, manifest, split: str = "test") -> tuple[n
         raise DisentangleError(f"store {store}: clip {dup!r} has more than one crop-0 row in split {split!r}; "
                                "delete the store and rerun its rule")
     if manifest is not None:
-        man = pd.read_csv(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+        from audiosae.data.manifest import read_manifest
+
+        man = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
         expected = set(man.loc[man["split"] == split, "clip_id"].astype(str))
         got = set(index["clip_id"])
         if expected != got:
@@ -471,7 +473,4 @@ def run_disentangle(store, array: str, attributes, manifest=None, *, model: str 
 
 # ---------------------------------------------------------------- writing
 
-def write_npz(path, arrays: dict) -> None:
-    """Write the importance matrices to `path` atomically."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+write_npz = atomic_write_npz  # the importance matrices, atomically

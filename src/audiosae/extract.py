@@ -26,7 +26,6 @@ from audiosae import store
 from audiosae.data.audio import crop, crop_starts, load_audio
 from audiosae.encoders.registry import Encoder, build_encoder, check_layers
 
-MANIFEST_COLUMNS = ("clip_id", "path", "split", "duration_s")
 _PACKAGES = ("audiosae", "torch", "torchaudio", "transformers", "huggingface_hub", "torchcrepe", "resemblyzer",
              "numpy", "zarr", "soundfile")
 
@@ -46,17 +45,13 @@ def package_versions() -> dict:
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    manifest = pd.read_csv(path, dtype={"clip_id": str, "path": str, "split": str})
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise ExtractionError(f"manifest {path} lacks columns {missing}; rebuild it with the manifest rule")
-    if manifest.empty:
-        raise ExtractionError(f"manifest {path} has no clips; check the corpus and data.techniques")
-    if manifest["clip_id"].duplicated().any():
-        dup = manifest.loc[manifest["clip_id"].duplicated(), "clip_id"].iloc[0]
-        raise ExtractionError(f"manifest {path}: clip_id {dup!r} appears twice; rebuild the manifest")
-    return manifest
+    """The manifest (audiosae.data.manifest.read_manifest), its problems as ExtractionError."""
+    from audiosae.data.manifest import ManifestError, read_manifest as read
+
+    try:
+        return read(path)
+    except ManifestError as err:
+        raise ExtractionError(str(err)) from None
 
 
 def plan_items(manifest: pd.DataFrame, crop_seconds: float, train_crops: int, crop_seed: int) -> pd.DataFrame:

@@ -1,14 +1,23 @@
-"""Linear probes: how much of the singing technique a frozen representation keeps.
+"""Linear probes: how much of a label (a probe target) a frozen representation keeps.
 
 The paper's probe: ``Linear(dim -> n_classes)`` on the pooled vector (original
 layer output or SAE codes), cross-entropy, Adam (lr 1e-3), batch 32, 120 epochs,
-keeping the epoch with the lowest validation loss; accuracy on the test
-singers. We also report balanced accuracy, macro-F1, per-class recall and the
-confusion matrix, and train one probe per seed (mean and sample std over seeds).
+keeping the epoch with the lowest validation loss; accuracy on the test split.
+The paper probes VocalSet's technique; here any label column of the manifest is
+a target, split either by the corpus split (``corpus``: test groups unseen in
+training, the paper's) or by a seeded split stratified by the label
+(``random``: what identity labels such as singer need). We also report balanced
+accuracy, macro-F1, per-class recall and the confusion matrix, train one probe
+per seed (mean and sample std over seeds), and give the accuracy a bootstrap
+interval over test clips (``audiosae.bootstrap``); each test clip's prediction is
+kept so that the report can pair an SAE's probe with the original's.
 
-Train items are every cached crop of the train clips; valid and test items are
-one crop per clip. Inputs are used as they are, without standardisation, as in
-the paper (``standardize=True`` exists for experiments; it is not in the config).
+Train items are every cached item of the train clips (the corpus split's train
+clips have ``train_crops`` random crops, the others one crop); valid and test
+items are one crop per clip, the store's crop 0 (for a corpus train clip drawn
+into a random target's test split, that is its first random crop). Inputs are
+used as they are, without standardisation, as in the paper (``standardize=True``
+exists for experiments; it is not in the config).
 """
 
 from __future__ import annotations
@@ -28,11 +37,14 @@ class ProbeError(ValueError):
 
 @dataclass
 class ProbeData:
-    """Features and integer labels of the three splits."""
+    """Features and integer labels of the three splits, and the test items' clip ids."""
 
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
     classes: list[str]
+    test_clip_ids: list[str] = field(default_factory=list)
+    target: str = ""
+    split_strategy: str = "corpus"
 
 
 @dataclass
@@ -56,37 +68,68 @@ class ProbeFit:
         return self.logits(x).argmax(axis=1)
 
 
-def load_probe_data(store, array: str, manifest, classes: list[str]) -> ProbeData:
-    """Read a representation store and label its items with the manifest's technique."""
+def load_probe_data(store, array: str, manifest, label: str, split: str = "corpus", *,
+                    valid_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 42) -> ProbeData:
+    """Read a representation store and label its items with the manifest's `label`, split by `split`.
+
+    Classes are the label's values over the whole manifest, sorted. Every class
+    must have train, valid and test items, or the error names the class and split.
+    """
+    from audiosae.data.corpus import target_splits
+    from audiosae.data.manifest import ManifestError, read_manifest
     from audiosae.store import read_array, read_index
 
-    man = pd.read_csv(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
-    man = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")
+    man = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
+    if label not in man.columns:
+        raise ProbeError(f"the manifest has no label column '{label}' (columns: {', '.join(man.columns)}); "
+                         f"fix probe.targets or rebuild the manifest")
+    man = man.assign(clip_id=man["clip_id"].astype(str), **{label: man[label].astype(str)})
+    try:
+        clip_split = target_splits(man, {"label": label, "split": split},
+                                   {"valid_fraction": valid_fraction, "test_fraction": test_fraction,
+                                    "split_seed": split_seed})
+    except ManifestError as err:
+        raise ProbeError(str(err)) from None
+    man = man.assign(_target_split=clip_split).set_index("clip_id")
     index = read_index(store)
     missing = sorted(set(index["clip_id"]) - set(man.index))
     if missing:
         raise ProbeError(f"store {store} holds {len(missing)} clips that the manifest does not list "
                          f"(e.g. {missing[0]!r}): the store is stale; rerun its rule")
-    technique = man.loc[index["clip_id"], "technique"].astype(str).to_numpy()
     man_split = man.loc[index["clip_id"], "split"].astype(str).to_numpy()
     if (man_split != index["split"].to_numpy()).any():
         raise ProbeError(f"store {store}: item splits differ from the manifest's; the store is stale; rerun its rule")
-    unknown = sorted(set(technique) - set(classes))
-    if unknown:
-        raise ProbeError(f"manifest techniques {unknown} are not in data.techniques {classes}; "
-                         "add them to the config or rebuild the manifest")
+    values_of = man.loc[index["clip_id"], label].to_numpy()
+    classes = sorted(man[label].unique())
+    if len(classes) < 2:
+        raise ProbeError(f"label '{label}' has a single class {classes}; a probe needs two or more")
     lookup = {c: i for i, c in enumerate(classes)}
-    labels = np.array([lookup[t] for t in technique], dtype=np.int64)
+    labels = np.array([lookup[t] for t in values_of], dtype=np.int64)
+    item_split = man.loc[index["clip_id"], "_target_split"].to_numpy()
+    first_crop = (index["crop"] == 0).to_numpy()
     values = read_array(store, array)
     if not np.isfinite(values).all():
         raise ProbeError(f"store {store}, array {array!r} holds non-finite values; rerun the rule that wrote it")
     x, y = {}, {}
-    for split in ("train", "valid", "test"):
-        mask = (index["split"] == split).to_numpy()
+    test_ids: list[str] = []
+    for part in ("train", "valid", "test"):
+        mask = item_split == part
+        if part != "train":
+            mask &= first_crop  # one item per valid / test clip
         if not mask.any():
-            raise ProbeError(f"store {store} has no {split!r} items; check the manifest's split column")
-        x[split], y[split] = values[mask], labels[mask]
-    return ProbeData(x=x, y=y, classes=list(classes))
+            raise ProbeError(f"store {store} has no {part!r} items for target '{label}' (split: {split}); "
+                             f"check the manifest's split column")
+        x[part], y[part] = values[mask], labels[mask]
+        present = set(y[part].tolist())
+        absent = [c for i, c in enumerate(classes) if i not in present]
+        if absent:
+            raise ProbeError(f"probe target '{label}' (split: {split}): class '{absent[0]}' has no {part} clip; "
+                             f"every class must appear in every split"
+                             + ("; use split: random for a label that never crosses the corpus split"
+                                if split == "corpus" else ""))
+        if part == "test":
+            test_ids = index.loc[mask, "clip_id"].astype(str).tolist()
+    return ProbeData(x=x, y=y, classes=classes, test_clip_ids=test_ids, target=label, split_strategy=split)
 
 
 def train_probe(x_train, y_train, x_valid, y_valid, n_classes: int, *, lr: float = 1e-3, batch_size: int = 32,
@@ -185,24 +228,32 @@ def _std(values: list[float]) -> float | None:
 
 def run_probe(data: ProbeData, *, seeds=(42,), lr: float = 1e-3, batch_size: int = 32, epochs: int = 120,
               patience: int | None = None, device="cpu", standardize: bool = False, threads: int | None = 1,
-              model: str = "", layer: int = -1, rep: str = "", log=None) -> dict:
-    """One probe per seed; the JSON document of results/probe/{model}/layer{layer}/{rep}.json.
+              bootstrap: int = 1000, ci: float = 0.95, bootstrap_seed: int = 42,
+              model: str = "", layer: int = -1, rep: str = "", log=None) -> tuple[dict, dict]:
+    """One probe per seed: (the JSON document of results/probe/{target}/{model}/layer{layer}/{rep}.json,
+    the first seed's weights for the .npz beside it).
 
     accuracy, balanced_accuracy, macro_f1 and per_class_recall are means over
-    seeds (their *_std the sample std, null with one seed); confusion_matrix,
-    best_epoch and history are the first seed's; per_seed lists each seed.
+    seeds (their *_std the sample std, null with one seed); accuracy_ci is the
+    bootstrap interval of the seed-mean accuracy over test clips; test_y_pred
+    holds every seed's prediction per test clip (class indices, in test_clip_ids
+    order); confusion_matrix, best_epoch and history are the first seed's.
     """
+    from audiosae.bootstrap import accuracy_interval
+
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ProbeError("probe.seeds is empty; give at least one seed")
-    per_seed = []
+    per_seed, predictions = [], []
     first = None
     t0 = time.perf_counter()
     for seed in seeds:
         fit = train_probe(data.x["train"], data.y["train"], data.x["valid"], data.y["valid"], len(data.classes),
                           lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed, device=device,
                           standardize=standardize, threads=threads)
-        metrics = classification_metrics(data.y["test"], fit.predict(data.x["test"]), data.classes)
+        pred = fit.predict(data.x["test"])
+        predictions.append(pred)
+        metrics = classification_metrics(data.y["test"], pred, data.classes)
         if log:
             log(f"seed {seed}: best epoch {fit.best_epoch}, test accuracy {metrics['accuracy']:.3f}")
         per_seed.append({"seed": seed, "best_epoch": fit.best_epoch, **{k: metrics[k] for k in
@@ -210,9 +261,16 @@ def run_probe(data: ProbeData, *, seeds=(42,), lr: float = 1e-3, batch_size: int
         if first is None:
             first = (fit, metrics)
     fit, metrics = first
-    doc = {"model": model, "layer": int(layer), "rep": rep, "classes": list(data.classes)}
+    correct = np.stack([p == data.y["test"] for p in predictions])
+    interval = accuracy_interval(correct, resamples=bootstrap, ci=ci, seed=bootstrap_seed)
+    doc = {"target": data.target, "label": data.target, "split_strategy": data.split_strategy,
+           "model": model, "layer": int(layer), "rep": rep, "classes": list(data.classes)}
     for key in ("accuracy", "balanced_accuracy", "macro_f1"):
         doc[key] = float(np.mean([s[key] for s in per_seed]))
+    doc["accuracy_ci"] = interval.as_list()
+    doc["ci"] = float(ci)
+    doc["bootstrap"] = {"resamples": int(bootstrap), "seed": int(bootstrap_seed), "unit": "test clip",
+                        "method": "percentile"}
     for key in ("accuracy", "balanced_accuracy", "macro_f1"):
         doc[f"{key}_std"] = _std([s[key] for s in per_seed])
     recalls = np.array([[s["per_class_recall"][c] for c in data.classes] for s in per_seed])
@@ -230,6 +288,13 @@ def run_probe(data: ProbeData, *, seeds=(42,), lr: float = 1e-3, batch_size: int
         "device": str(device),
         "wall_time_s": time.perf_counter() - t0,
         "per_seed": per_seed,
+        "test_clip_ids": list(data.test_clip_ids),
+        "test_y_true": data.y["test"].astype(int).tolist(),
+        "test_y_pred": [p.astype(int).tolist() for p in predictions],
         "history": fit.history,
     })
-    return doc
+    weights = {"weight": fit.weight.astype(np.float32), "bias": fit.bias.astype(np.float32),
+               "classes": np.asarray(data.classes, dtype=np.str_)}
+    if fit.mean is not None:
+        weights.update(mean=fit.mean.astype(np.float32), scale=fit.scale.astype(np.float32))
+    return doc, weights

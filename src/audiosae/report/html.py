@@ -215,17 +215,16 @@ def _dataset_section(cfg: dict, manifest: Path | str | None) -> str:
         info["archive"] = data["vocalset"].get("url", "")
         info["archive md5 (config)"] = data["vocalset"].get("md5", "")
     if manifest and Path(manifest).exists():
-        man = pd.read_csv(manifest)
+        from audiosae.data.manifest import label_columns, read_manifest
+
+        man = read_manifest(manifest)
         info["manifest"] = str(manifest)
         info["manifest md5"] = md5sum(manifest)
         info["clips"] = len(man)
-        if "split" in man:
-            info["clips per split"] = ", ".join(f"{k}: {v}" for k, v in man["split"].value_counts().items())
-        for col in ("singer", "technique"):
-            if col in man:
-                info[f"{col}s"] = man[col].nunique()
-        if "split" in man and "singer" in man:
-            info["test singers"] = ", ".join(sorted(man.loc[man["split"] == "test", "singer"].unique()))
+        info["clips per split"] = ", ".join(f"{s}: {int((man['split'] == s).sum())}" for s in ("train", "valid", "test"))
+        info["groups"] = f"{man['group'].nunique()} ({man.loc[man['split'] == 'test', 'group'].nunique()} held out for test)"
+        for col in label_columns(man):
+            info[f"label {col}"] = f"{man[col].nunique()} classes"
     return kv_table(info)
 
 
