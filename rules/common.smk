@@ -356,10 +356,12 @@ def disentangle_importances(wildcards=None):
 
 
 def get_config_yaml():
-    """The validated config (defaults filled in) as YAML, for the report's 'what was run'."""
+    """The validated config (defaults filled in, other corpora's settings left out) as YAML, for the report."""
     import yaml
 
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    from audiosae.config import study_config
+
+    return yaml.safe_dump(study_config(config), sort_keys=False, default_flow_style=False)
 
 
 # ---- atlas stage

@@ -16,6 +16,10 @@ rule aggregate:
     output:
         csv=section_table_outputs("core"),
         md=section_tables("core", "md"),
+    params:
+        bootstrap=config["probe"]["bootstrap"],  # the paired intervals of SAE-minus-original accuracy
+        ci=config["probe"]["ci"],
+        bootstrap_seed=config["probe"]["bootstrap_seed"],
     log:
         "results/logs/aggregate.log",
     benchmark:

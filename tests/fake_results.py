@@ -18,6 +18,8 @@ import pandas as pd
 from audiosae.store import write_store
 
 TECHNIQUES = ["belt", "breathy", "inhaled", "lip_trill", "spoken", "straight", "trill", "trillo", "vibrato", "vocal_fry"]
+SINGERS = ["female1", "female2", "female3", "male1", "male2", "male3"]
+PROBE_TARGETS = {"technique": ("corpus", TECHNIQUES), "singer": ("random", SINGERS)}
 MODELS = {"crepe": [1, 5], "resemblyzer": [1, 3]}
 WIDTH = {("crepe", 1): 16, ("crepe", 5): 64, ("resemblyzer", 1): 256, ("resemblyzer", 3): 256}  # the real widths
 SPARSITIES = ["0.5", "0.9"]
@@ -87,6 +89,30 @@ def _target(rng, attrs, n_codes, sae: bool, early: bool, top_n=10):
     }
 
 
+def _probe_doc(target, strategy, classes, model, layer, rep, acc, n_test, input_dim) -> dict:
+    """A probe JSON: test clip i has class i % n; the first round(acc * n_test) clips are right, so probes of
+    the same node with similar accuracy agree on most clips (as real ones do)."""
+    n = len(classes)
+    truth = [i % n for i in range(n_test)]
+    n_right = int(round(acc * n_test))
+    pred = [t if i < n_right else (t + 1 + i % 3) % n for i, t in enumerate(truth)]
+    cm = np.zeros((n, n), dtype=int)
+    for t, p in zip(truth, pred):
+        cm[t, p] += 1
+    acc = float(np.trace(cm) / n_test)
+    half = 1.96 * np.sqrt(acc * (1 - acc) / n_test)  # a stand-in for the probe job's bootstrap interval
+    return {
+        "target": target, "label": target, "split_strategy": strategy, "model": model, "layer": layer, "rep": rep,
+        "classes": classes, "accuracy": acc, "accuracy_ci": [max(0.0, acc - half), min(1.0, acc + half)],
+        "ci": 0.95, "balanced_accuracy": acc - 0.01, "macro_f1": acc - 0.03, "accuracy_std": None,
+        "balanced_accuracy_std": None, "macro_f1_std": None,
+        "per_class_recall": {c: float(cm[i, i] / cm[i].sum()) for i, c in enumerate(classes)},
+        "confusion_matrix": cm.tolist(), "best_epoch": 20, "seeds": [42], "n_train": 160, "n_valid": 40,
+        "n_test": n_test, "input_dim": input_dim, "majority_class_accuracy": 1 / n, "history": [],
+        "test_clip_ids": [f"clip{i:03d}" for i in range(n_test)], "test_y_true": truth, "test_y_pred": [pred],
+    }
+
+
 def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, models: dict | None = None,
                        sparsities: list[str] | None = None, widths: dict | None = None) -> dict[str, list[Path]]:
     """Write the fake tree under `root` (a workdir); returns the input lists of the aggregate rule.
@@ -120,26 +146,17 @@ def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, 
                          "arch": "topk", "seed": 42, "device": "cpu", "epochs_run": 12, "best_epoch": 11,
                          "wall_time_s": 3.2, "history": [{"epoch": 1, "train_mse": 1.0, "valid_mse": 1.1}],
                          "splits": splits}))
-                acc = float(np.clip(base_acc - (0 if s is None else 0.05 * s + rng.uniform(-0.02, 0.02)), 0.1, 1))
-                n_test = n_per_class * len(TECHNIQUES)
-                cm = np.zeros((10, 10), dtype=int)
-                n_right = int(round(acc * n_test))
-                for i in range(n_test):
-                    t = i % 10
-                    cm[t, t if i < n_right else (t + 1 + i % 3) % 10] += 1
-                acc = float(np.trace(cm) / n_test)
-                out["probes"].append(_dump(root / f"results/probe/{model}/layer{layer}/{rep}.json", {
-                    "model": model, "layer": layer, "rep": rep, "classes": TECHNIQUES, "accuracy": acc,
-                    "balanced_accuracy": acc - 0.01, "macro_f1": acc - 0.03, "accuracy_std": None,
-                    "balanced_accuracy_std": None, "macro_f1_std": None,
-                    "per_class_recall": {c: float(cm[i, i] / cm[i].sum()) for i, c in enumerate(TECHNIQUES)},
-                    "confusion_matrix": cm.tolist(), "best_epoch": 20, "seeds": [42], "n_train": 160,
-                    "n_valid": 40, "n_test": n_test, "input_dim": n_codes, "history": []}))
+                drop = 0 if s is None else 0.05 * s + rng.uniform(-0.02, 0.02)
+                for ti, (target, (strategy, classes)) in enumerate(PROBE_TARGETS.items()):
+                    acc = float(np.clip(base_acc - 0.1 * ti - drop, 0.1, 1))
+                    out["probes"].append(_dump(root / f"results/probe/{target}/{model}/layer{layer}/{rep}.json",
+                                               _probe_doc(target, strategy, classes, model, layer, rep, acc,
+                                                          n_per_class * len(classes), n_codes)))
                 targets = {"egemaps": _target(rng, EGEMAPS, n_codes, s is not None, early)}
                 if synthetic:
                     targets["factors"] = _target(rng, FACTORS, n_codes, s is not None, early, top_n=5)
                 out["disentangle"].append(_dump(root / f"results/disentangle/{model}/layer{layer}/{rep}.json", {
-                    "model": model, "layer": layer, "rep": rep, "n_codes": n_codes, "n_items": n_test,
+                    "model": model, "layer": layer, "rep": rep, "n_codes": n_codes, "n_items": 40,
                     "targets": targets}))
                 npz = root / f"results/disentangle/{model}/layer{layer}/{rep}.npz"
                 arrays = {}
@@ -160,7 +177,8 @@ def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, 
         out["stores"].append(store)
     manifest = root / "results/data/manifest.csv"
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"clip_id": ["a", "b", "c"], "path": ["x.wav", "y.wav", "z.wav"], "singer": ["female1"] * 3,
+    pd.DataFrame({"clip_id": ["a", "b", "c"], "path": ["x.wav", "y.wav", "z.wav"], "group": ["female1"] * 3,
+                  "singer": ["female1"] * 3,
                   "context": ["scales"] * 3, "technique": ["belt"] * 3, "vowel": ["a"] * 3,
                   "split": ["train", "valid", "test"], "duration_s": [2.0] * 3, "sample_rate": [16000] * 3}
                  ).to_csv(manifest, index=False)

@@ -8,10 +8,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from fake_results import MODELS, SPARSITIES, write_fake_results
+from fake_results import MODELS, PROBE_TARGETS, SPARSITIES, write_fake_results
 
 from audiosae.report import TABLES
-from audiosae.report.aggregate import ReportInputError, build_tables, markdown, write_tables
+from audiosae.bootstrap import paired_interval
+from audiosae.report.aggregate import ReportInputError, build_tables, markdown, probe_table, write_tables
 
 N_NODES = sum(len(layers) for layers in MODELS.values())
 N_REPS = 1 + len(SPARSITIES)
@@ -33,15 +34,17 @@ def test_every_table_written_as_csv_and_markdown(fake):
         md = root / f"results/tables/{name}.md"
         assert csv.exists() and md.exists(), name
         assert len(pd.read_csv(csv)) == len(tables[name]) > 0
-        assert md.read_text().startswith("| model")
+        assert md.read_text().startswith("| target" if name in ("probe", "confusion") else "| model")
     assert "±" in (root / "results/tables/disentanglement.md").read_text()
+    assert "inconclusive" in (root / "results/tables/probe.md").read_text()
 
 
 def test_one_row_per_model_layer_rep(fake):
     _, _, t = fake
     probe, rec, dis = t["probe"], t["reconstruction"], t["disentanglement"]
-    assert len(probe) == N_NODES * N_REPS
-    assert not probe.duplicated(["model", "layer", "rep"]).any()
+    assert len(probe) == len(PROBE_TARGETS) * N_NODES * N_REPS
+    assert not probe.duplicated(["target", "model", "layer", "rep"]).any()
+    assert list(dict.fromkeys(probe["target"])) == list(PROBE_TARGETS)
     assert len(rec) == N_NODES * len(SPARSITIES)  # SAEs only: the original has nothing to reconstruct
     assert set(rec["rep"]) == {f"sae{s}" for s in SPARSITIES}
     assert len(dis) == N_NODES * N_REPS * 2  # egemaps and factors (synthetic corpus)
@@ -55,12 +58,25 @@ def test_one_row_per_model_layer_rep(fake):
 
 def test_probe_differences_to_original(fake):
     _, paths, t = fake
-    raw = {(d["model"], d["layer"], d["rep"]): d for d in (json.loads(p.read_text()) for p in paths["probes"])}
+    raw = {(d["target"], d["model"], d["layer"], d["rep"]): d
+           for d in (json.loads(p.read_text()) for p in paths["probes"])}
     for _, row in t["probe"].iterrows():
-        orig = raw[row["model"], row["layer"], "original"]
+        key = (row["target"], row["model"], row["layer"])
+        orig, this = raw[(*key, "original")], raw[(*key, row["rep"])]
         for m in ("accuracy", "balanced_accuracy", "macro_f1"):
-            assert row[f"delta_{m}"] == pytest.approx(raw[row["model"], row["layer"], row["rep"]][m] - orig[m])
-    assert (t["probe"].loc[t["probe"]["rep"] == "original", "delta_accuracy"] == 0).all()
+            assert row[f"delta_{m}"] == pytest.approx(this[m] - orig[m])
+        assert [row["accuracy_lo"], row["accuracy_hi"]] == pytest.approx(this["accuracy_ci"])
+        if row["rep"] != "original":
+            # The paired interval: the same resampled test clips for both probes.
+            right = np.array(this["test_y_pred"]) == np.array(this["test_y_true"])
+            oright = np.array(orig["test_y_pred"]) == np.array(orig["test_y_true"])
+            iv = paired_interval(right, oright)
+            assert (row["delta_accuracy_lo"], row["delta_accuracy_hi"]) == pytest.approx((iv.lo, iv.hi))
+            assert row["delta_accuracy_lo"] <= row["delta_accuracy"] <= row["delta_accuracy_hi"]
+            assert row["delta_verdict"] in ("higher", "lower", "inconclusive")
+    orig_rows = t["probe"]["rep"] == "original"
+    assert (t["probe"].loc[orig_rows, "delta_accuracy"] == 0).all()
+    assert (t["probe"].loc[orig_rows, "delta_verdict"].fillna("") == "").all()
 
 
 def test_disentanglement_values_and_differences(fake):
@@ -106,7 +122,8 @@ def test_confusion_long_format(fake):
     _, paths, t = fake
     conf = t["confusion"]
     d = json.loads(paths["probes"][0].read_text())
-    cell = conf[(conf["model"] == d["model"]) & (conf["layer"] == d["layer"]) & (conf["rep"] == d["rep"])]
+    cell = conf[(conf["target"] == d["target"]) & (conf["model"] == d["model"]) & (conf["layer"] == d["layer"])
+                & (conf["rep"] == d["rep"])]
     assert len(cell) == len(d["classes"]) ** 2
     assert cell["count"].sum() == np.asarray(d["confusion_matrix"]).sum()
 
@@ -114,22 +131,28 @@ def test_confusion_long_format(fake):
 def test_missing_original_is_an_error(fake):
     _, paths, _ = fake
     probes = [p for p in paths["probes"] if not (p.stem == "original" and p.parent.name == "layer5")]
-    with pytest.raises(ReportInputError, match="no 'original' result for model=crepe, layer=5"):
+    with pytest.raises(ReportInputError, match="no 'original' result for target=technique, model=crepe, layer=5"):
         build_tables(paths["metrics"], probes, paths["disentangle"])
 
 
 def test_bad_inputs_name_the_file(fake, tmp_path):
     _, paths, _ = fake
-    bad = tmp_path / "results/probe/crepe/layer1/original.json"
+    crepe1_sae = next(p for p in paths["probes"] if p.parts[-4:] == ("technique", "crepe", "layer1", "sae0.5.json"))
+    bad = tmp_path / "results/probe/technique/crepe/layer1/original.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{not json")
     with pytest.raises(ReportInputError, match="original.json: not valid JSON"):
         build_tables(paths["metrics"], [bad], [])
-    moved = tmp_path / "results/probe/crepe/layer5/sae0.5.json"
+    moved = tmp_path / "results/probe/technique/crepe/layer5/sae0.5.json"
     moved.parent.mkdir(parents=True)
-    shutil.copy(paths["probes"][1], moved)  # crepe layer 1's file under layer 5
+    shutil.copy(crepe1_sae, moved)  # crepe layer 1's file under layer 5
     with pytest.raises(ReportInputError, match="mislabelled"):
         build_tables([], [moved], [])
+    other = tmp_path / "results/probe/singer/crepe/layer1/sae0.5.json"
+    other.parent.mkdir(parents=True)
+    shutil.copy(crepe1_sae, other)  # technique's file under singer
+    with pytest.raises(ReportInputError, match="says target 'technique', its path says 'singer'"):
+        build_tables([], [other], [])
     with pytest.raises(ReportInputError, match="two probe results"):
         build_tables([], [paths["probes"][0], paths["probes"][0]], [])
     d = json.loads(paths["metrics"][0].read_text())
@@ -145,3 +168,12 @@ def test_markdown_merges_std():
                        "r2_mean": [0.8], "r2_std": [float("nan")]})
     md = markdown(df)
     assert "0.500 ± 0.010" in md and "| r2 " in md and "0.800 |" in md and "accuracy_std" not in md
+
+
+def test_markdown_appends_intervals():
+    df = pd.DataFrame({"model": ["m"], "accuracy": [0.5], "accuracy_lo": [0.4], "accuracy_hi": [0.61],
+                       "accuracy_std": [0.02], "delta_accuracy": [-0.01], "delta_accuracy_lo": [-0.03],
+                       "delta_accuracy_hi": [0.01]})
+    md = markdown(df)
+    assert "0.500 ± 0.020 [0.400, 0.610]" in md and "-0.010 [-0.030, 0.010]" in md
+    assert "accuracy_lo" not in md and "delta_accuracy_hi" not in md

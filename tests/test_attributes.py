@@ -94,4 +94,4 @@ def test_data_stage_end_to_end(tmp_path):
     assert {"factor_f0_hz", "factor_noise_ratio", "factor_technique"} <= set(attrs.columns)
     for log in ("synthesize_corpus", "manifest", "attributes"):
         assert (tmp_path / f"results/logs/{log}.log").exists()
-    assert "clips per technique and split" in (tmp_path / "results/logs/manifest.log").read_text()
+    assert "per technique and split" in (tmp_path / "results/logs/manifest.log").read_text()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from fake_results import write_fake_results
 
-from audiosae.report.aggregate import read_tables, write_tables
+from audiosae.report.aggregate import probe_table, read_tables, write_tables
 from audiosae.report.claims import (
+    INCONCLUSIVE,
     MIXED,
     NOT_SUPPORTED,
     SUPPORTED,
@@ -17,7 +21,7 @@ from audiosae.report.claims import (
     claim_task_information,
 )
 
-VERDICTS = {SUPPORTED, MIXED, NOT_SUPPORTED, UNTESTABLE}
+VERDICTS = {SUPPORTED, MIXED, NOT_SUPPORTED, UNTESTABLE, INCONCLUSIVE}
 
 
 @pytest.fixture(scope="module")
@@ -28,45 +32,99 @@ def tables_dir(tmp_path_factory):
     return root / "results/tables"
 
 
-def test_four_claims_with_verdicts(tables_dir):
+def test_claims_with_verdicts_and_claim_one_per_target(tables_dir):
     claims = answer_claims(read_tables(tables_dir))
-    assert [c.number for c in claims] == [1, 2, 3, 4]
+    assert [c.label for c in claims] == ["1 (technique)", "1 (singer)", "2", "3", "4"]
+    assert len({c.key for c in claims}) == len(claims)
     for c in claims:
         assert c.verdict in VERDICTS
         assert c.sentence and c.rule and c.table and c.figure
         assert any(ch.isdigit() for ch in c.sentence)
+    assert claims[0].rows == {"target": "technique"} and claims[1].sentence.startswith("singer: ")
+    assert "singing technique" in claims[0].paper and "technique" not in claims[1].paper
 
 
-def test_changing_one_probe_accuracy_changes_claim_one(tables_dir):
+def test_changing_one_probe_difference_changes_its_targets_claim(tables_dir):
     before = answer_claims(read_tables(tables_dir))
     probe_csv = tables_dir / "probe.csv"
     original_text = probe_csv.read_text()
-    tables = read_tables(tables_dir)
-    probe = tables["probe"]
-    row = probe.index[(probe["model"] == "crepe") & (probe["layer"] == 5) & (probe["rep"] == "sae0.9")][0]
-    probe.loc[row, "accuracy"] = probe.loc[row, "accuracy"] - 0.30  # one input number, 30 points lower
+    probe = read_tables(tables_dir)["probe"]
+    row = probe.index[(probe["target"] == "technique") & (probe["model"] == "crepe") & (probe["layer"] == 5)
+                      & (probe["rep"] == "sae0.9")][0]
+    probe.loc[row, ["accuracy", "delta_accuracy", "delta_accuracy_lo", "delta_accuracy_hi"]] = [0.3, -0.30, -0.38, -0.22]
     try:
         probe.to_csv(probe_csv, index=False)
         after = answer_claims(read_tables(tables_dir))
     finally:
         probe_csv.write_text(original_text)
     assert after[0].sentence != before[0].sentence
-    orig = probe[(probe["model"] == "crepe") & (probe["layer"] == 5) & (probe["rep"] == "original")]["accuracy"].iloc[0]
-    loss = 100 * (orig - probe.loc[row, "accuracy"])
-    assert f"lose at most {loss:.1f} points" in after[0].sentence
-    assert "worst: crepe layer 5" in after[0].sentence
-    assert after[0].verdict == NOT_SUPPORTED
+    assert "the largest drop from the original output is -30.0 points (paired 95 % interval [-38.0, -22.0]) at " \
+           "crepe layer 5" in after[0].sentence
+    assert after[0].verdict in (MIXED, NOT_SUPPORTED) and after[0].numbers["nodes_lost"] >= 1
     assert [c.sentence for c in after[1:]] == [c.sentence for c in before[1:]]  # only the matching claim moves
 
 
-def test_claim_one_verdicts_follow_the_tolerance(tables_dir):
-    probe = read_tables(tables_dir)["probe"].copy()
-    orig = probe[probe["rep"] == "original"].set_index(["model", "layer"])["accuracy"]
-    key = list(zip(probe["model"], probe["layer"]))
-    probe["accuracy"] = [orig[k] - (0.01 if r != "original" else 0) for k, r in zip(key, probe["rep"])]
+def _with_differences(probe, lo, hi, target="technique"):
+    """The probe table with every SAE row of `target` given the paired interval [lo, hi] (fractions)."""
+    probe = probe[probe["target"] == target].copy()
+    sae = probe["rep"] != "original"
+    probe.loc[sae, "delta_accuracy"] = (lo + hi) / 2
+    probe.loc[sae, "delta_accuracy_lo"] = lo
+    probe.loc[sae, "delta_accuracy_hi"] = hi
+    return probe, sae
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (-0.03, 0.01, SUPPORTED),        # a loss beyond 5 points is ruled out at every node
+    (-0.20, -0.08, NOT_SUPPORTED),   # a loss beyond 5 points is certain at every node
+    (-0.09, -0.01, INCONCLUSIVE),    # no node certainly lost, but the intervals reach past -5 points
+])
+def test_claim_one_verdicts_follow_the_paired_intervals(tables_dir, lo, hi, verdict):
+    probe, _ = _with_differences(read_tables(tables_dir)["probe"], lo, hi)
+    assert claim_task_information(probe).verdict == verdict
+
+
+def test_claim_one_is_mixed_when_some_nodes_are_kept_and_some_lost(tables_dir):
+    probe, sae = _with_differences(read_tables(tables_dir)["probe"], -0.02, 0.01)
+    crepe = sae & (probe["model"] == "crepe")
+    probe.loc[crepe, ["delta_accuracy", "delta_accuracy_lo", "delta_accuracy_hi"]] = [-0.2, -0.25, -0.15]
     c = claim_task_information(probe)
-    assert c.verdict == SUPPORTED and "lose at most 1.0 points" in c.sentence
-    assert "4 of 4 nodes stay within 5 points" in c.sentence
+    assert c.verdict == MIXED and c.numbers["nodes_lost"] == 2 and c.numbers["nodes_kept"] == 2
+
+
+def _probe_json(path, rep, correct, classes=("a", "b")):
+    truth = [i % 2 for i in range(len(correct))]
+    pred = [t if ok else 1 - t for t, ok in zip(truth, correct)]
+    acc = float(np.mean(correct))
+    doc = {"target": "word", "label": "word", "split_strategy": "corpus", "model": "m", "layer": 1, "rep": rep,
+           "classes": list(classes), "accuracy": acc, "accuracy_ci": [acc - 0.04, acc + 0.04],
+           "balanced_accuracy": acc, "macro_f1": acc, "confusion_matrix": [[0, 0], [0, 0]], "n_classes": 2,
+           "n_test": len(correct), "test_clip_ids": [f"c{i}" for i in range(len(correct))], "test_y_true": truth,
+           "test_y_pred": [pred]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_two_of_four_hundred_clips_differing_is_an_inconclusive_difference(tmp_path):
+    """SAE and original probes that disagree on 2 of 400 test clips: the paired interval of the difference holds 0,
+    so whether the SAE is better or worse is inconclusive. Claim 1 itself ("about as well", within 5 points) is
+    supported: the same narrow interval rules out any loss of 5 points."""
+    rng = np.random.default_rng(3)
+    original = rng.random(400) < 0.75
+    sae = original.copy()
+    sae[[17, 301]] = ~sae[[17, 301]]
+    paths = [_probe_json(tmp_path / "results/probe/word/m/layer1/original.json", "original", original),
+             _probe_json(tmp_path / "results/probe/word/m/layer1/sae0.9.json", "sae0.9", sae)]
+    probe = probe_table(paths)
+    row = probe[probe["rep"] == "sae0.9"].iloc[0]
+    assert row["delta_accuracy_lo"] <= 0 <= row["delta_accuracy_hi"]
+    assert row["delta_accuracy_hi"] - row["delta_accuracy_lo"] <= 0.02  # paired: a few draws of the 2 clips
+    assert row["delta_verdict"] == "inconclusive"
+    c = claim_task_information(probe)
+    assert c.numbers["difference_verdicts"] == {"inconclusive": 1}
+    assert "inconclusive (interval holds 0) at 1 of 1 nodes" in c.sentence
+    assert c.verdict == SUPPORTED
 
 
 def test_claim_two_depends_on_fvu(tables_dir):

@@ -223,10 +223,12 @@ def _write_inputs(tmp_path, n_test=30, n_codes=12, seed=0):
     rows = []
     for split, n in (("train", 6), ("valid", 4), ("test", n_test)):
         for i in range(n):
-            rows.append({"clip_id": f"{split}{i:03d}", "split": split, "technique": "belt"})
+            rows.append({"clip_id": f"{split}{i:03d}", "path": f"{split}{i:03d}.wav", "group": "g",
+                         "technique": "belt", "split": split, "duration_s": 2.0, "sample_rate": 16000})
     manifest = pd.DataFrame(rows)
     # train clips have two crops, the others one
     index = pd.concat([manifest.assign(crop=0), manifest[manifest.split == "train"].assign(crop=1)])
+    index = index[["clip_id", "split", "crop"]]
     index = index.sort_values(["clip_id", "crop"]).reset_index(drop=True)
     latent = rng.normal(size=(len(index), 3))
     codes = np.maximum(latent @ rng.normal(size=(3, n_codes)), 0).astype(np.float32)

@@ -173,3 +173,33 @@ def test_demo_probe_on_original_beats_chance(demo_run):
         best[d["model"]] = max(best.get(d["model"], 0.0), d["accuracy"])
     assert "crepe" in best, best
     assert all(acc >= 2 * chance for acc in best.values()), best
+
+
+def test_the_written_out_adam_follows_torch_optim_adam():
+    import torch
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 12), torch.randint(0, 4, (64,))
+    a, b = torch.nn.Linear(12, 4), torch.nn.Linear(12, 4)
+    b.load_state_dict(a.state_dict())
+    ours, theirs = P.Adam(list(a.parameters()), lr=1e-2), torch.optim.Adam(b.parameters(), lr=1e-2)
+    for step in range(50):
+        for model, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[step % 4::4]), y[step % 4::4]).backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6)
+
+
+def test_metrics_match_scikit_learn():
+    from sklearn.metrics import confusion_matrix, f1_score, recall_score
+
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 5, 200), rng.integers(0, 6, 200)
+    y_true[y_true == 3] = 4  # class 3 absent from the truth, class 5 only predicted
+    m = P.classification_metrics(y_true, y_pred, list("abcdef"))
+    present = sorted(set(y_true.tolist()))
+    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+    assert m["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=list(range(6))).tolist()
+    assert m["balanced_accuracy"] == pytest.approx(recall_score(y_true, y_pred, labels=present, average="macro"))

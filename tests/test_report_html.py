@@ -25,7 +25,7 @@ from audiosae.report import registry
 # Every section's tables and figures (the tiny config is the synthetic corpus).
 ALL_TABLES = tuple(registry.table_names({"synthetic"}))
 ALL_FIGURES = tuple(registry.figure_names({"synthetic"}))
-N_CLAIMS = 5  # the paper's four, and the atlas's
+N_CLAIMS = 6  # the paper's four (claim 1 per probe target: technique, singer), and the atlas's
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -174,7 +174,8 @@ def test_report_renders_in_headless_chromium(stage_run, tmp_path):
     for name in figures:
         assert f"fig-{name}" in dom.ids, name
     assert dom.claims == N_CLAIMS
-    assert len(dom.imgs) == len(figures)
+    assert {"claim-1-technique", "claim-1-singer", "claim-2"} <= dom.ids
+    assert len(dom.imgs) == len(figures)  # claim 1's figure is shown once and linked from the second target
 
     # no broken image: each is an embedded PNG that decodes, and the browser decoded every one
     for src in dom.imgs:

@@ -5,6 +5,8 @@ from pathlib import Path
 from audiosae.report.aggregate import write_tables
 
 out_dir = Path(snakemake.output.csv[0]).parent
-tables = write_tables(snakemake.input.metrics, snakemake.input.probes, snakemake.input.disentangle, out_dir)
+p = snakemake.params
+tables = write_tables(snakemake.input.metrics, snakemake.input.probes, snakemake.input.disentangle, out_dir,
+                      bootstrap=p.bootstrap, ci=p.ci, seed=p.bootstrap_seed)
 for name, df in tables.items():
     print(f"{out_dir / name}.csv: {len(df)} rows", file=sys.stderr)

@@ -11,7 +11,7 @@ tables_dir = Path(snakemake.input.tables[0]).parent
 tables = read_tables(tables_dir, [Path(p).stem for p in snakemake.input.tables])
 claims = answer_claims(tables)
 for c in claims:
-    print(f"claim {c.number} ({c.verdict}): {c.sentence}", file=sys.stderr)
+    print(f"claim {c.label} ({c.verdict}): {c.sentence}", file=sys.stderr)
 write_report(
     snakemake.output.html,
     tables=tables,

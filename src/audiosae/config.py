@@ -181,3 +181,15 @@ def _resolve_targets(config: dict) -> None:
             raise ConfigError(f"{key}.split': '{t['label']}' is the corpus's group, so no test {t['label']} is "
                               f"ever in train under the corpus split; use split: random")
 
+
+CORPUS_SECTIONS = ("vocalset", "synthetic", "table", "folders")
+
+
+def study_config(config: dict) -> dict:
+    """A copy of a validated config without the settings of the corpora it does not use (what the report shows)."""
+    out = copy.deepcopy(config)
+    for kind in CORPUS_SECTIONS:
+        if kind != out["data"]["corpus"]:
+            out["data"].pop(kind, None)
+    return out
+

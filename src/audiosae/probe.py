@@ -132,6 +132,38 @@ def load_probe_data(store, array: str, manifest, label: str, split: str = "corpu
     return ProbeData(x=x, y=y, classes=classes, test_clip_ids=test_ids, target=label, split_strategy=split)
 
 
+class Adam:
+    """torch.optim.Adam's update (defaults: betas 0.9/0.999, eps 1e-8, no weight decay), step for step.
+
+    Written out because the first use of torch.optim imports torch._dynamo, which
+    costs a probe job more time than training the probe.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        import torch
+
+        self.params, self.lr, (self.b1, self.b2), self.eps, self.t = params, lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        with torch.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v):
+                g = p.grad
+                m.lerp_(g, 1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                denom = (v.sqrt() / c2 ** 0.5).add_(self.eps)
+                p.addcdiv_(m, denom, value=-self.lr / c1)
+
+
 def train_probe(x_train, y_train, x_valid, y_valid, n_classes: int, *, lr: float = 1e-3, batch_size: int = 32,
                 epochs: int = 120, patience: int | None = None, seed: int = 42, device="cpu",
                 standardize: bool = False, threads: int | None = 1) -> ProbeFit:
@@ -163,7 +195,7 @@ def train_probe(x_train, y_train, x_valid, y_valid, n_classes: int, *, lr: float
 
     torch.manual_seed(seed)
     model = torch.nn.Linear(xt.shape[1], n_classes).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimiser = Adam(list(model.parameters()), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     order = torch.Generator().manual_seed(seed)
 
@@ -203,20 +235,27 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
     """Accuracy, balanced accuracy, macro-F1 and per-class recall over the classes present in `y_true`.
 
     A class absent from the test set has no recall (NaN) and does not enter the
-    balanced accuracy or macro-F1; the confusion matrix keeps every class.
+    balanced accuracy or macro-F1; the confusion matrix keeps every class. Macro-F1
+    is scikit-learn's (labels = the present classes, zero_division = 0), computed
+    here so that a probe job does not import scikit-learn.
     """
-    from sklearn.metrics import confusion_matrix, f1_score
-
-    labels = list(range(len(classes)))
-    present = sorted(set(np.asarray(y_true).tolist()))
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    k = len(classes)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
     support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    tp = np.diag(cm).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        recall = np.where(support > 0, np.diag(cm) / support, np.nan)
+        recall = np.where(support > 0, tp / support, np.nan)
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        f1 = np.where(precision + np.nan_to_num(recall) > 0,
+                      2 * precision * np.nan_to_num(recall) / (precision + np.nan_to_num(recall)), 0.0)
+    present = support > 0
     return {
-        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
-        "balanced_accuracy": float(np.nanmean(recall)) if present else math.nan,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "balanced_accuracy": float(np.nanmean(recall)) if present.any() else math.nan,
+        "macro_f1": float(f1[present].mean()) if present.any() else math.nan,
         "per_class_recall": {c: float(recall[i]) for i, c in enumerate(classes)},
         "confusion_matrix": cm.astype(int).tolist(),
     }

@@ -30,10 +30,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from audiosae.data.manifest import (
-    FIXED_COLUMNS, SOURCE, SPLITS, ManifestError, assign_splits, check_classes_in_splits, check_given_splits,
+    FIXED_COLUMNS, SOURCE, SPLITS, ManifestError, _stable_int, assign_splits, check_classes_in_splits, check_given_splits,
     check_labels, count_table, finish_manifest, read_headers, split_train_valid,
 )
 
@@ -104,8 +105,11 @@ def corpus_params(data: dict) -> dict:
         settings = {k: settings[k] for k in ("test_singers", "techniques")}
     elif kind == "synthetic":
         settings = {k: settings[k] for k in ("test_singers", "techniques")}
-    return {"corpus": kind, "settings": settings, "valid_fraction": data["valid_fraction"],
-            "test_fraction": data["test_fraction"], "split_seed": data["split_seed"]}
+    out = {"corpus": kind, "settings": settings, "valid_fraction": data["valid_fraction"],
+           "split_seed": data["split_seed"]}
+    if kind in ("table", "folders"):  # VocalSet and the synthetic corpus have given test groups
+        out["test_fraction"] = data["test_fraction"]
+    return out
 
 
 # ---------------------------------------------------------------- producers
@@ -316,7 +320,7 @@ def split_clips(clips: Clips, params: dict) -> pd.DataFrame:
         check_given_splits(frame, clips.stratify, clips.source)
     else:
         frame["split"] = assign_splits(frame, clips.stratify, params["valid_fraction"], params["split_seed"],
-                                       test_groups=clips.test_groups, test_fraction=params["test_fraction"],
+                                       test_groups=clips.test_groups, test_fraction=params.get("test_fraction", 0.2),
                                        fix_groups=clips.fix_groups, fix_classes=clips.fix_classes)
     check_classes_in_splits(frame, clips.stratify, clips.source)
     return frame
@@ -329,22 +333,24 @@ def target_splits(frame: pd.DataFrame, target: dict, params: dict) -> pd.Series:
         return frame["split"]
     if how != "random":
         raise ValueError(f"unknown split strategy {how!r} for target {label!r}; expected corpus or random")
-    from sklearn.model_selection import train_test_split
-
     counts = frame[label].value_counts()
     few = counts[counts < 3]
     if len(few):
         raise ManifestError(f"probe target '{label}' (split: random): class '{few.index[0]}' has {int(few.iloc[0])} "
                             f"clip(s); a random split needs at least 3 (train, valid, test)")
-    order = frame.sort_values("clip_id")
-    y = order[label].to_numpy()
-    n_classes = len(counts)
-    n_test = max(n_classes, int(round(params["test_fraction"] * len(order))))
-    rest, test = train_test_split(order.index.to_numpy(), test_size=n_test, stratify=y,
-                                  random_state=int(params["split_seed"]))
-    split = pd.Series("test", index=frame.index, dtype=object)
-    split[rest] = split_train_valid(frame.loc[rest], label, params["valid_fraction"], params["split_seed"],
-                                    " outside its random test split")
+    # Per class, a seeded draw of round(test_fraction * n) test clips (at least 1, leaving 2), as the
+    # train/valid draw: the same clip gets the same split whatever else is in the corpus.
+    split = pd.Series("train", index=frame.index, dtype=object)
+    seed = int(params["split_seed"])
+    for value in sorted(counts.index):
+        rows = frame[frame[label] == value].sort_values("clip_id").index.to_numpy()
+        n = len(rows)
+        n_test = min(n - 2, max(1, int(np.floor(params["test_fraction"] * n + 0.5))))
+        rng = np.random.default_rng([seed, _stable_int("test/" + value)])
+        split[rows[rng.permutation(n)[:n_test]]] = "test"
+    rest = frame[split != "test"]
+    split[rest.index] = split_train_valid(rest, label, params["valid_fraction"], seed,
+                                          " outside its random test split")
     return split
 
 

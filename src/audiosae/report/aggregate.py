@@ -1,18 +1,22 @@
 """Long-format tables from the per-job JSON files of the SAE, probe and disentangle stages.
 
-Every table has one row per (model, layer, rep) — per target set too where the
-disentangle stage has several (``egemaps``, and ``factors`` on the synthetic
-corpus) — so it is easy to plot, filter and diff. ``rep`` is ``original``,
-``sae<sparsity>`` (a clip-level SAE, the paper's) or ``fsae<sparsity>`` (a
-frame-level SAE); ``level`` says which (original / clip / frame), so both levels
-sit side by side in every table; ``sparsity`` is NaN for ``original``. Columns named
-``delta_<x>`` hold ``x`` minus the value of the original representation of the
-same model, layer (and target set).
+Every table has one row per (model, layer, rep) — per probe target in the probe
+tables (``target``: a label of the corpus), per target set where the disentangle
+stage has several (``egemaps``, and ``factors`` on the synthetic corpus) — so it
+is easy to plot, filter and diff. ``rep`` is ``original``, ``sae<sparsity>`` (a
+clip-level SAE, the paper's) or ``fsae<sparsity>`` (a frame-level SAE); ``level``
+says which (original / clip / frame), so both levels sit side by side in every
+table; ``sparsity`` is NaN for ``original``. Columns named ``delta_<x>`` hold
+``x`` minus the value of the original representation of the same model, layer
+(and target). ``<x>_lo`` / ``<x>_hi`` bound a bootstrap interval over test clips
+(probe accuracy; ``delta_accuracy`` paired: the SAE's and the original's probe
+scored on the same resampled clips).
 
 Tables written by :func:`write_tables` (CSV, and Markdown for reading):
 
 - ``reconstruction``: the SAEs' valid and test MSE, FVU, cosine, L0, dead fraction;
-- ``probe``: test accuracy, balanced accuracy, macro-F1 (± std over seeds), deltas;
+- ``probe``: per target, test accuracy with its interval, balanced accuracy, macro-F1 (± std over
+  seeds), deltas, the paired interval of delta_accuracy and its verdict (higher / lower / inconclusive);
 - ``confusion``: the probes' test confusion matrices (first seed), one row per cell;
 - ``disentanglement``: top-n R² and completeness (mean ± std over the attributes),
   paper and DCI disentanglement, cross-validated R², effective codes, undefined attributes;
@@ -127,18 +131,21 @@ def _check_identity(path, model: str, layer: int, rep: str | None = None) -> Non
             return
 
 
-def _sort(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Models in input order, layers ascending, original first then sparsity ascending."""
+def _sort(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = (),
+          targets: list[str] | None = None) -> pd.DataFrame:
+    """Probe targets in input order (when given), models in input order, layers ascending, original first
+    then sparsity ascending."""
     if df.empty:
         return df.reset_index(drop=True)
     key = df.assign(
+        _t=df["target"].map({t: i for i, t in enumerate(targets)}) if targets else 0,
         _m=df["model"].map({m: i for i, m in enumerate(model_order)}),
         _l=[LEVELS.index(rep_level(r)) for r in df["rep"]] if "rep" in df else 0,
         _s=df["sparsity"].fillna(-1.0),
     )
     return (
-        key.sort_values(["_m", "layer", "_l", "_s", *extra], kind="stable")
-        .drop(columns=["_m", "_l", "_s"])
+        key.sort_values(["_t", "_m", "layer", "_l", "_s", *extra], kind="stable")
+        .drop(columns=["_t", "_m", "_l", "_s"])
         .reset_index(drop=True)
     )
 
@@ -222,20 +229,57 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
     return _sort(df, _models_in_order(rows))
 
 
+PROBE_KEYS = ("target", "model", "layer", "rep", "classes", *PROBE_METRICS, "accuracy_ci", "confusion_matrix",
+              "test_clip_ids", "test_y_true", "test_y_pred")
+
+
 def _probe_records(probe_paths: Iterable[Path | str]) -> list[tuple[Path, dict]]:
     out = []
     for path in probe_paths:
         d = read_json(path)
-        _require(d, ("model", "layer", "rep", "classes", *PROBE_METRICS, "confusion_matrix"), path)
+        _require(d, PROBE_KEYS, path)
         _check_identity(path, d["model"], d["layer"], d["rep"])
-        out.append((Path(path), d))
+        p = Path(path)
+        # results/probe/{target}/{model}/layer{L}/{rep}.json: the target folder must agree with the file.
+        if len(p.parents) > 3 and p.parents[3].name == "probe" and p.parents[2].name != d["target"]:
+            raise ReportInputError(f"{path}: the file says target {d['target']!r}, its path says "
+                                   f"{p.parents[2].name!r}; the file was moved or mislabelled")
+        n = len(d["test_clip_ids"])
+        if len(d["test_y_true"]) != n or any(len(pred) != n for pred in d["test_y_pred"]) or not d["test_y_pred"]:
+            raise ReportInputError(f"{path}: test_y_true / test_y_pred do not hold one value per test clip "
+                                   f"({n} clips); rerun the probe")
+        out.append((p, d))
     return out
 
 
-def probe_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
+def _correct(d: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(test clip ids, [seeds, clips] 1 where the probe was right), clips sorted by id."""
+    ids = np.asarray(d["test_clip_ids"], dtype=str)
+    order = np.argsort(ids, kind="stable")
+    truth = np.asarray(d["test_y_true"])[order]
+    pred = np.asarray(d["test_y_pred"])[:, order]
+    return ids[order], (pred == truth).astype(np.float64)
+
+
+def _target_order(records: list[tuple[Path, dict]]) -> list[str]:
+    return list(dict.fromkeys(d["target"] for _, d in records))
+
+
+def probe_table(probe_paths: Iterable[Path | str], bootstrap: int = 1000, ci: float = 0.95,
+                seed: int = 42) -> pd.DataFrame:
+    """One row per (target, model, layer, rep): test accuracy with its bootstrap interval (over test
+    clips) and seed spread, balanced accuracy, macro-F1, and for SAE codes the paired difference to the
+    original representation of the same node with its interval and verdict (higher / lower / inconclusive)."""
+    from audiosae.bootstrap import difference_verdict, paired_interval
+
+    records = _probe_records(probe_paths)
     rows = []
-    for path, d in _probe_records(probe_paths):
+    originals = {(d["target"], d["model"], int(d["layer"])): (path, d) for path, d in records if d["rep"] == ORIGINAL}
+    for path, d in records:
+        lo, hi = d["accuracy_ci"]
         row = {
+            "target": d["target"],
+            "split_strategy": d.get("split_strategy"),
             "model": d["model"],
             "layer": int(d["layer"]),
             "rep": d["rep"],
@@ -247,22 +291,41 @@ def probe_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
             "n_test": d.get("n_test"),
             "n_seeds": len(d.get("seeds") or [None]),
             "best_epoch": d.get("best_epoch"),
+            "majority_class_accuracy": _num(d.get("majority_class_accuracy")),
+            "accuracy_lo": _num(lo),
+            "accuracy_hi": _num(hi),
         }
         for m in PROBE_METRICS:
             row[m] = _num(d[m])
             row[f"{m}_std"] = _num(d.get(f"{m}_std"))
+        row["delta_accuracy_lo"] = row["delta_accuracy_hi"] = math.nan
+        row["delta_verdict"] = ""
+        key = (d["target"], d["model"], int(d["layer"]))
+        if d["rep"] != ORIGINAL and key in originals:
+            opath, od = originals[key]
+            ids, right = _correct(d)
+            oids, oright = _correct(od)
+            if not np.array_equal(ids, oids):
+                raise ReportInputError(f"{path} and {opath} were scored on different test clips; rerun both probes")
+            diff = paired_interval(right, oright, resamples=bootstrap, ci=ci, seed=seed)
+            row["delta_accuracy_lo"], row["delta_accuracy_hi"] = diff.lo, diff.hi
+            row["delta_verdict"] = difference_verdict(diff.lo, diff.hi)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    _check_unique(df, ["model", "layer", "rep"], "probe")
-    df = add_deltas(df, PROBE_METRICS, ["model", "layer"], "probe")
-    return _sort(df, _models_in_order(rows))
+    _check_unique(df, ["target", "model", "layer", "rep"], "probe")
+    df = add_deltas(df, PROBE_METRICS, ["target", "model", "layer"], "probe")
+    cols = [c for c in df.columns if c not in ("delta_accuracy_lo", "delta_accuracy_hi", "delta_verdict")]
+    at = cols.index("delta_accuracy") + 1
+    df = df[cols[:at] + ["delta_accuracy_lo", "delta_accuracy_hi", "delta_verdict"] + cols[at:]]
+    return _sort(df, _models_in_order(rows), targets=_target_order(records))
 
 
 def confusion_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
     rows = []
-    for path, d in _probe_records(probe_paths):
+    records = _probe_records(probe_paths)
+    for path, d in records:
         classes = list(d["classes"])
         cm = np.asarray(d["confusion_matrix"], dtype=np.int64)
         if cm.shape != (len(classes), len(classes)):
@@ -271,11 +334,11 @@ def confusion_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
             )
         for i, t in enumerate(classes):
             for j, p in enumerate(classes):
-                rows.append({"model": d["model"], "layer": int(d["layer"]), "rep": d["rep"],
+                rows.append({"target": d["target"], "model": d["model"], "layer": int(d["layer"]), "rep": d["rep"],
                              "sparsity": rep_sparsity(d["rep"]), "true": t, "predicted": p,
                              "count": int(cm[i, j])})
     df = pd.DataFrame(rows)
-    return _sort(df, _models_in_order(rows)) if not df.empty else df
+    return _sort(df, _models_in_order(rows), targets=_target_order(records)) if not df.empty else df
 
 
 DIS_SUMMARY = (
@@ -446,7 +509,8 @@ def categories_table(paths: Iterable[Path | str]) -> pd.DataFrame:
 
 
 def display_frame(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """The table as strings for people: numbers rounded, integers as integers, `x` and `x_std` as 'x ± std'."""
+    """The table as strings for people: numbers rounded, integers as integers, `x` and `x_std` as 'x ± std',
+    and `x_lo` / `x_hi` appended to `x` as ' [lo, hi]' (a bootstrap interval)."""
     out = pd.DataFrame(index=df.index)
     cols = list(df.columns)
     std_of: dict[str, str] = {}
@@ -457,28 +521,31 @@ def display_frame(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
                 std_of[base] = c
             elif f"{base}_mean" in cols:
                 std_of[f"{base}_mean"] = c
+    ci_of = {c: (f"{c}_lo", f"{c}_hi") for c in cols if f"{c}_lo" in cols and f"{c}_hi" in cols}
+    merged = set(std_of.values()) | {x for pair in ci_of.values() for x in pair}
 
     def fmt_col(c: str, col: pd.Series) -> list[str]:
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             vals = col.to_numpy(dtype=float)
             finite = vals[np.isfinite(vals)]
             whole = finite.size > 0 and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 1e15)
-            if whole and not c.endswith(("_std", "_mean")) and c not in ("sparsity",):
+            if whole and not c.endswith(("_std", "_mean")) and c not in ("sparsity",) and c not in ci_of:
                 return ["" if not np.isfinite(v) else str(int(v)) for v in vals]
             return ["" if not np.isfinite(v) else f"{v:.{digits}f}" for v in vals]
         return ["" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in col]
 
     for c in cols:
-        if c in std_of.values():
+        if c in merged:
             continue
         values = fmt_col(c, df[c])
         if c in std_of:
             sd = df[std_of[c]].to_numpy(dtype=float)
             values = [v + (f" ± {s:.{digits}f}" if np.isfinite(s) and v else "") for v, s in zip(values, sd)]
-            c_out = c[:-5] if c.endswith("_mean") else c
-        else:
-            c_out = c
-        out[c_out] = values
+        if c in ci_of:
+            lo, hi = (df[x].to_numpy(dtype=float) for x in ci_of[c])
+            values = [v + (f" [{a:.{digits}f}, {b:.{digits}f}]" if v and np.isfinite(a) and np.isfinite(b) else "")
+                      for v, a, b in zip(values, lo, hi)]
+        out[c[:-5] if c in std_of and c.endswith("_mean") else c] = values
     return out
 
 
@@ -489,11 +556,13 @@ def markdown(df: pd.DataFrame, digits: int = 3) -> str:
     return display_frame(df, digits).to_markdown(index=False, disable_numparse=True) + "\n"
 
 
-def build_tables(metric_paths, probe_paths, disentangle_paths) -> dict[str, pd.DataFrame]:
+def build_tables(metric_paths, probe_paths, disentangle_paths, bootstrap: int = 1000, ci: float = 0.95,
+                 seed: int = 42) -> dict[str, pd.DataFrame]:
+    """Every core table; `bootstrap`, `ci` and `seed` shape the paired intervals of the probe differences."""
     metric_paths, probe_paths, disentangle_paths = list(metric_paths), list(probe_paths), list(disentangle_paths)
     tables = {
         "reconstruction": reconstruction_table(metric_paths),
-        "probe": probe_table(probe_paths),
+        "probe": probe_table(probe_paths, bootstrap=bootstrap, ci=ci, seed=seed),
         "confusion": confusion_table(probe_paths),
         "disentanglement": disentanglement_table(disentangle_paths),
         "attributes": attributes_table(disentangle_paths),
@@ -503,9 +572,11 @@ def build_tables(metric_paths, probe_paths, disentangle_paths) -> dict[str, pd.D
     return {name: with_level(df) for name, df in tables.items()}
 
 
-def write_tables(metric_paths, probe_paths, disentangle_paths, out_dir: Path | str) -> dict[str, pd.DataFrame]:
-    """Build every table and write ``<out_dir>/<name>.csv`` and ``.md``; returns the tables."""
-    tables = build_tables(metric_paths, probe_paths, disentangle_paths)
+def write_tables(metric_paths, probe_paths, disentangle_paths, out_dir: Path | str, **bootstrap) -> dict[str, pd.DataFrame]:
+    """Build every table and write ``<out_dir>/<name>.csv`` and ``.md``; returns the tables.
+
+    `bootstrap`: build_tables's bootstrap, ci and seed."""
+    tables = build_tables(metric_paths, probe_paths, disentangle_paths, **bootstrap)
     for name, df in tables.items():
         write_table(out_dir, name, df)
     return tables

@@ -88,8 +88,13 @@ def best_node(probe: pd.DataFrame) -> tuple[str, int]:
 
 
 def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, reference: bool = True,
-           scale: float = 1.0, rows: str | None = None, chance: float | None = None, ymin: float | None = None):
-    """A panel per model (and per `rows` value), a line per layer against sparsity."""
+           scale: float = 1.0, rows: str | None = None, chance: float | dict | None = None, ymin: float | None = None,
+           interval: tuple[str, str] | None = None):
+    """A panel per model (and per `rows` value), a line per layer against sparsity.
+
+    Error bars: `interval` = (lo, hi) columns (asymmetric; the original's interval is a shaded band),
+    else `err` (symmetric). `chance`: one value, or one per `rows` value.
+    """
     models = _models(df)
     row_vals = list(dict.fromkeys(df[rows])) if rows else [None]
     sae = df[df["rep"] != ORIGINAL]
@@ -117,7 +122,11 @@ def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, re
                     x = [xpos[s] + shift for s in curve["sparsity"]]
                     y = curve[value].to_numpy(float) * scale
                     e = curve[err].to_numpy(float) * scale if err and err in curve else None
-                    if e is not None and np.isfinite(e).any():
+                    if interval is not None:
+                        lo, hi = (curve[c].to_numpy(float) * scale for c in interval)
+                        yerr = np.nan_to_num(np.vstack([y - lo, hi - y]).clip(min=0))
+                        ax.errorbar(x, y, yerr=yerr, color=color, ms=4, lw=1.6, capsize=3, **style)
+                    elif e is not None and np.isfinite(e).any():
                         ax.errorbar(x, y, yerr=np.nan_to_num(e), color=color, ms=4, lw=1.6, capsize=3, **style)
                     else:
                         ax.plot(x, y, color=color, ms=4, lw=1.6, **style)
@@ -125,13 +134,19 @@ def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, re
                 orig = node[node["rep"] == ORIGINAL]
                 if reference and not orig.empty and np.isfinite(orig[value].iloc[0]):
                     ax.axhline(float(orig[value].iloc[0]) * scale, color=color, ls="--", lw=1.2, alpha=0.9)
+                    if interval is not None:
+                        lo, hi = (float(orig[c].iloc[0]) * scale for c in interval)
+                        if np.isfinite(lo) and np.isfinite(hi):
+                            ax.axhspan(lo, hi, color=color, alpha=0.12, lw=0)
             if len(levels) > 1:
                 handles += [Line2D([], [], color="0.35", ms=4, lw=1.4, label=f"{lv} SAE", **LEVEL_STYLE[lv])
                             for lv in levels]
             if reference:
-                handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, label="original (dashed)"))
-            if chance is not None:
-                ax.axhline(chance, color="0.55", ls=":", lw=1.2)
+                label = "original (dashed; band: its interval)" if interval is not None else "original (dashed)"
+                handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, label=label))
+            level = chance.get(rv) if isinstance(chance, dict) else chance
+            if level is not None:
+                ax.axhline(level, color="0.55", ls=":", lw=1.2)
                 handles.append(Line2D([], [], color="0.55", ls=":", lw=1.2, label="chance"))
             ax.set_xticks(range(len(sparsities)), [_spars(s) for s in sparsities])
             ax.set_xlim(-0.4, len(sparsities) - 0.6)
@@ -152,15 +167,27 @@ def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, re
 
 def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
     probe = tables["probe"]
-    n_classes = int(probe["n_classes"].max())
-    fig = _sweep(probe, "accuracy", "Test accuracy (%)", err="accuracy_std", scale=100.0, chance=100.0 / n_classes)
+    ci = "95 %"
+    chance = {t: 100.0 / float(g["n_classes"].max()) for t, g in probe.groupby("target", sort=False)}
+    fig = _sweep(probe, "accuracy", "Test accuracy (%)", scale=100.0, rows="target", chance=chance,
+                 interval=("accuracy_lo", "accuracy_hi"))
+    targets = list(dict.fromkeys(probe["target"]))
+    cap = (f"Linear-probe test accuracy against SAE sparsity, a row per probe target ({', '.join(targets)}); bars "
+           f"and bands: {ci} bootstrap intervals over test clips; dashed: the layer's original output")
     top = probe["sparsity"].max()
     at_top = probe[probe["sparsity"] == top]
-    worst = at_top.loc[at_top["delta_accuracy"].idxmin()] if not at_top.empty else None
-    cap = "Linear-probe test accuracy on singing technique against SAE sparsity; dashed: the layer's original output"
-    if worst is not None:
-        cap += (f"; at sparsity {_spars(top)} the largest change is {100 * worst['delta_accuracy']:+.1f} points "
-                f"({worst['model']} layer {int(worst['layer'])}).")
+    if not at_top.empty:
+        parts = []
+        for t in targets:
+            rows = at_top[at_top["target"] == t]
+            if rows.empty:
+                continue
+            worst = rows.loc[rows["delta_accuracy"].idxmin()]
+            n_inc = int((rows["delta_verdict"] == "inconclusive").sum())
+            parts.append(f"{t}: {100 * worst['delta_accuracy']:+.1f} points [{100 * worst['delta_accuracy_lo']:+.1f}, "
+                         f"{100 * worst['delta_accuracy_hi']:+.1f}] ({worst['model']} layer {int(worst['layer'])}), "
+                         f"{n_inc} of {len(rows)} differences inconclusive")
+        cap += f"; at sparsity {_spars(top)} the largest drop (paired interval) is " + "; ".join(parts) + "."
     return fig, cap
 
 
@@ -234,36 +261,54 @@ def fig_categories(tables: dict) -> tuple[plt.Figure, str]:
 
 
 def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
-    probe, conf = tables["probe"], tables["confusion"]
-    model, layer = best_node(probe)
-    node = probe[(probe["model"] == model) & (probe["layer"] == layer)]
-    reps = [ORIGINAL]
-    for level in _levels_of(node):  # the sparsest SAE of each level
-        sae = node[[rep_level(r) == level for r in node["rep"]]]
-        reps.append(str(sae.loc[sae["sparsity"].idxmax(), "rep"]))
-    fig, axes = plt.subplots(1, len(reps), squeeze=False, figsize=(4.4 * len(reps) + 1.0, 4.6), layout="constrained")
-    accs = []
-    for ax, rep in zip(axes[0], reps):
-        cm = conf[(conf["model"] == model) & (conf["layer"] == layer) & (conf["rep"] == rep)]
-        classes = list(dict.fromkeys(cm["true"]))
-        counts = cm.pivot(index="true", columns="predicted", values="count").reindex(index=classes, columns=classes)
-        recall = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
-        acc = float(node.loc[node["rep"] == rep, "accuracy"].iloc[0])
-        accs.append(acc)
-        mesh = sns.heatmap(recall, ax=ax, annot=counts.to_numpy(), fmt="d", cmap="Blues", vmin=0, vmax=1,
-                           cbar=False, square=True, linewidths=0.4, linecolor="white", annot_kws={"size": 7})
-        ax.set_title(f"{model} · layer {layer} · {rep_label(rep)}\naccuracy {100 * acc:.1f} %")
-        ax.set_xlabel("predicted technique")
-        ax.set_ylabel("true technique")
-        ax.tick_params(axis="x", rotation=45, labelsize=7)
-        for lab in ax.get_xticklabels():
-            lab.set_horizontalalignment("right")
-        ax.tick_params(axis="y", rotation=0, labelsize=7)
-    cbar = fig.colorbar(mesh.collections[0], ax=axes[0, -1], shrink=0.7)
+    """A row per probe target: the best node's confusion matrices, original and the sparsest SAE of each level."""
+    probe_all, conf_all = tables["probe"], tables["confusion"]
+    targets = list(dict.fromkeys(probe_all["target"]))
+    sizes = [int(probe_all.loc[probe_all["target"] == t, "n_classes"].max()) for t in targets]
+    side = [max(3.6, 0.32 * n + 1.6) for n in sizes]
+    ncols = 1 + len(_levels_of(probe_all))
+    fig, axes = plt.subplots(len(targets), ncols, squeeze=False,
+                             figsize=(ncols * max(side) + 1.0, sum(side) + 0.6 * len(targets)),
+                             layout="constrained", gridspec_kw={"height_ratios": side})
+    parts = []
+    for r, target in enumerate(targets):
+        probe = probe_all[probe_all["target"] == target]
+        conf = conf_all[conf_all["target"] == target]
+        model, layer = best_node(probe)
+        node = probe[(probe["model"] == model) & (probe["layer"] == layer)]
+        reps = [ORIGINAL]
+        for level in _levels_of(node):  # the sparsest SAE of each level
+            sae = node[[rep_level(x) == level for x in node["rep"]]]
+            reps.append(str(sae.loc[sae["sparsity"].idxmax(), "rep"]))
+        for ax in axes[r, len(reps):]:
+            ax.axis("off")
+        accs = []
+        small = sizes[r] > 12  # many classes: counts would not fit in the cells
+        for ax, rep in zip(axes[r], reps):
+            cm = conf[(conf["model"] == model) & (conf["layer"] == layer) & (conf["rep"] == rep)]
+            classes = list(dict.fromkeys(cm["true"]))
+            counts = cm.pivot(index="true", columns="predicted", values="count").reindex(index=classes, columns=classes)
+            recall = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
+            row = node[node["rep"] == rep].iloc[0]
+            accs.append(row)
+            mesh = sns.heatmap(recall, ax=ax, annot=None if small else counts.to_numpy(), fmt="d", cmap="Blues",
+                               vmin=0, vmax=1, cbar=False, square=True, linewidths=0.4, linecolor="white",
+                               annot_kws={"size": 7})
+            ax.set_title(f"{target} · {model} · layer {layer} · {rep_label(rep)}\naccuracy {100 * row['accuracy']:.1f} % "
+                         f"[{100 * row['accuracy_lo']:.1f}, {100 * row['accuracy_hi']:.1f}]")
+            ax.set_xlabel(f"predicted {target}")
+            ax.set_ylabel(f"true {target}")
+            ax.tick_params(axis="x", rotation=45, labelsize=7)
+            for lab in ax.get_xticklabels():
+                lab.set_horizontalalignment("right")
+            ax.tick_params(axis="y", rotation=0, labelsize=7)
+        part = f"{target}: {model} layer {layer}, {100 * accs[0]['accuracy']:.1f} % with the original output"
+        part += "".join(f", {100 * a['accuracy']:.1f} % with {rep_label(x)} codes" for x, a in zip(reps[1:], accs[1:]))
+        parts.append(part)
+    cbar = fig.colorbar(mesh.collections[0], ax=axes[:, -1], shrink=0.5)
     cbar.set_label("recall (row share)")
-    cap = (f"Test confusion matrices (counts; colour: share of the true class) of the best node, {model} layer {layer} "
-           f"({100 * accs[0]:.1f} % with the original output")
-    cap += "".join(f", {100 * a:.1f} % with {rep_label(r)} codes" for r, a in zip(reps[1:], accs[1:])) + ")."
+    cap = ("Test confusion matrices (counts where they fit; colour: share of the true class) of the best node per "
+           "probe target (" + "; ".join(parts) + ").")
     return fig, cap
 
 

@@ -39,6 +39,7 @@ h1{font-size:1.7em;margin:.2em 0}h2{border-bottom:2px solid #d0d7de;padding-bott
 h3{margin-top:1.6em}nav ol{columns:2}.muted{color:#57606a;font-size:.9em}
 .verdict{display:inline-block;padding:2px 10px;border-radius:12px;font-size:.8em;font-weight:600;color:#fff;vertical-align:middle;margin-left:8px}
 .v-supported{background:#1a7f37}.v-mixed{background:#bf8700}.v-not-supported{background:#cf222e}.v-untestable{background:#6e7781}
+.v-inconclusive{background:#8250df}
 blockquote{margin:.6em 0;padding:.4em 1em;border-left:4px solid #d0d7de;color:#57606a}
 .claim{border:1px solid #d0d7de;border-radius:8px;padding:4px 18px 14px;margin:18px 0}
 .answer{font-size:1.05em}figure{margin:14px 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
@@ -160,12 +161,15 @@ def _categories_wide(cats: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _claim_table(name: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _claim_table(name: str, tables: dict[str, pd.DataFrame], rows: dict | None = None) -> pd.DataFrame:
     df = tables.get(name, pd.DataFrame())
     if name == "categories":
         return _categories_wide(df)
     if name == "disentanglement" and not df.empty:
         df = df[df["target"] == "egemaps"]
+    for col, value in (rows or {}).items():  # the rows a claim is about (e.g. one probe target)
+        if col in df.columns:
+            df = df[df[col].astype(str) == str(value)]
     cols = [c for c in (claim_columns(name) or df.columns) if c in df.columns]
     return df[cols]
 
@@ -174,16 +178,23 @@ def _verdict(v: str) -> str:
     return f'<span class="verdict v-{v.replace(" ", "-")}">{_e(v)}</span>'
 
 
-def _claim_block(claim: Claim, tables, figures, captions) -> str:
-    parts = [f'<div class="claim" id="claim-{claim.number}"><h3>Claim {claim.number}: {_e(claim.title)}'
+def _claim_block(claim: Claim, tables, figures, captions, shown: set | None = None) -> str:
+    """One claim: verdict, the paper's words, the answer, its figure (a link when an earlier claim showed it)
+    and the rows of its table it is about. `shown` collects the figures already on the page."""
+    shown = set() if shown is None else shown
+    parts = [f'<div class="claim" id="claim-{_e(claim.key)}"><h3>Claim {_e(claim.label)}: {_e(claim.title)}'
              f"{_verdict(claim.verdict)}</h3>",
              f"<blockquote>Paper: {_e(claim.paper)}</blockquote>",
              f'<p class="answer">{_e(claim.sentence)}</p>',
              f'<p class="muted">Verdict rule: {_e(claim.rule)}</p>']
-    if claim.figure in figures:
+    if claim.figure in figures and claim.figure in shown:
+        parts.append(f'<p class="muted">Figure: <a href="#fig-{_e(claim.figure)}">{_e(claim.figure)}</a> (above).</p>')
+    elif claim.figure in figures:
         parts.append(figure_block(claim.figure, figures[claim.figure], captions.get(claim.figure, "")))
-    parts.append(f'<details open><summary>Table: {_e(claim.table)} (see the full table below)</summary>'
-                 f"{html_table(_claim_table(claim.table, tables))}</details></div>")
+        shown.add(claim.figure)
+    which = "".join(f", {_e(k)} = {_e(v)}" for k, v in claim.rows.items())
+    parts.append(f'<details open><summary>Table: {_e(claim.table)}{which} (see the full table below)</summary>'
+                 f"{html_table(_claim_table(claim.table, tables, claim.rows))}</details></div>")
     return "".join(parts)
 
 
@@ -240,7 +251,7 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
     versions = versions if versions is not None else package_versions()
     bench = benchmark_summary(benchmarks_dir)
     claim_figs = {c.figure for c in claims}
-    verdicts = ", ".join(f'<a href="#claim-{c.number}">claim {c.number}</a> {_verdict(c.verdict)}' for c in claims)
+    verdicts = ", ".join(f'<a href="#claim-{_e(c.key)}">claim {_e(c.label)}</a> {_verdict(c.verdict)}' for c in claims)
 
     out = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
@@ -268,7 +279,8 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
                "</details>")
 
     out.append('<h2 id="claims">The claims</h2>')
-    out.extend(_claim_block(c, tables, figures, captions) for c in claims)
+    shown: set[str] = set()
+    out.extend(_claim_block(c, tables, figures, captions, shown) for c in claims)
 
     if pages:
         out.append('<h2 id="explore">Explore</h2><p class="muted">Pages beside this report (open them from the '

@@ -73,8 +73,10 @@ CORE = Section(
     title="The paper's study: reconstruction, probes, disentanglement",
     tables={
         "reconstruction": "SAE reconstruction on the valid and test clips, one row per (model, layer, sparsity).",
-        "probe": "Linear probes on the test singers; delta_* is the difference to the original representation.",
-        "confusion": "Test confusion matrices of the probes (first seed), one row per (true, predicted) cell.",
+        "probe": "Linear probes per target on the test clips, with 95 % bootstrap intervals [lo, hi] over them; "
+                 "delta_* is the difference to the original representation, its interval paired (same resampled "
+                 "clips) and its verdict higher, lower or inconclusive.",
+        "confusion": "Test confusion matrices of the probes (first seed), one row per (target, true, predicted) cell.",
         "disentanglement": "Lasso-based disentanglement per target set; r2 and completeness are over the top-n "
                            "attributes by R², best_completeness over the top-n by completeness.",
         "attributes": "Every attribute's in-sample and cross-validated R², completeness and effective codes.",
@@ -94,8 +96,9 @@ CORE = Section(
     figure_requires={"factor_importance": ("synthetic",)},
     claims="audiosae.report.claims:core_claims",
     claim_columns={
-        "probe": ("model", "layer", "rep", "accuracy", "accuracy_std", "balanced_accuracy", "macro_f1",
-                  "delta_accuracy"),
+        "probe": ("target", "model", "layer", "rep", "accuracy", "accuracy_lo", "accuracy_hi", "accuracy_std",
+                  "balanced_accuracy", "macro_f1", "delta_accuracy", "delta_accuracy_lo", "delta_accuracy_hi",
+                  "delta_verdict"),
         "reconstruction": ("model", "layer", "rep", "k", "test_mse", "test_fvu", "test_cosine", "test_l0",
                            "test_dead_fraction"),
         "disentanglement": ("model", "layer", "rep", "target", "r2_mean", "r2_std", "completeness_mean",
