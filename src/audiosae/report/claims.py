@@ -114,9 +114,13 @@ def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_
     lost = hi_pts < -tol
     n, n_kept, n_lost = len(at_top), int(kept.sum()), int(lost.sum())
     worst = at_top.loc[at_top["delta_accuracy"].idxmin()]
+    worst_pts = round(100 * float(worst["delta_accuracy"]), 1)
+    change = ("the largest drop from the original output is" if worst_pts < 0 else
+              "no node loses accuracy; the smallest change is" if worst_pts == 0 else
+              "every node gains accuracy; the smallest gain is")
     sentence = (
-        f"{target + ': ' if target else ''}at sparsity {_g(top)}, the sparsest SAE of this run, the largest drop from "
-        f"the original output is {_pts(worst['delta_accuracy'])} points (paired 95 % interval "
+        f"{target + ': ' if target else ''}at sparsity {_g(top)}, the sparsest SAE of this run, {change} "
+        f"{_pts(worst['delta_accuracy'])} points (paired 95 % interval "
         f"[{_pts(worst['delta_accuracy_lo'])}, {_pts(worst['delta_accuracy_hi'])}]) at {_node(worst)} "
         f"({100 * worst['accuracy_orig']:.1f} % [{100 * worst['accuracy_lo_orig']:.1f}, "
         f"{100 * worst['accuracy_hi_orig']:.1f}] → {100 * worst['accuracy']:.1f} % [{100 * worst['accuracy_lo']:.1f}, "
