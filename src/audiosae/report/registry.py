@@ -116,7 +116,7 @@ ATLAS = Section(
                          "atlas.rho_threshold with an attribute) and their share; delta_share = SAE − original.",
         "mcc": "Synthetic corpus only (empty otherwise): per (model, layer, rep), the MCC — mean |Spearman ρ| of the "
                "true factors matched one-to-one to units (Hungarian) — and the mean cross-validated ridge read-out R² "
-               "of the factors from the whole representation (folds grouped by singer).",
+               "of the factors from the whole representation (folds grouped by the manifest's group).",
         "ground_truth": "Synthetic corpus only (empty otherwise): each true factor's matched unit, its ρ, and the "
                         "factor's ridge read-out R², per (model, layer, rep).",
     },
