@@ -199,11 +199,6 @@ def get_target_split(wildcards):
 
 
 
-def get_probe_gpu(wildcards):
-    """GPUs a probe asks for: one only when the config puts probes on CUDA."""
-    return 1 if config["probe"]["device"] == "cuda" else 0
-
-
 # ---- disentangle stage
 # (the disentangle rule needs only get_rep_store / get_rep_array and config values)
 

@@ -2,8 +2,7 @@
 # train on every cached item of the train clips, pick the epoch on valid, score the
 # test clips, with a bootstrap interval over them. A target is a label column of
 # the manifest with its split strategy (probe.targets). A Linear(dim -> classes)
-# step is too small to gain from a GPU, so the probe runs on CPU unless
-# `probe.device: cuda` (then it asks for gpu=1).
+# step is too small to gain from a GPU: probes train on the CPU, in numpy.
 
 
 rule probe:
@@ -21,13 +20,11 @@ rule probe:
         epochs=config["probe"]["epochs"],
         patience=config["probe"]["patience"],
         seeds=config["probe"]["seeds"],
-        device=config["probe"]["device"],
         bootstrap=config["probe"]["bootstrap"],
         ci=config["probe"]["ci"],
         bootstrap_seed=config["probe"]["bootstrap_seed"],
     threads: 1
     resources:
-        gpu=get_probe_gpu,
         mem_mb=4000,
         runtime=60,
     log:

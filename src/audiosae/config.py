@@ -48,8 +48,10 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 # Keys that moved: the old name gets a pointer to the new one instead of a bare "unknown key".
 MOVED = {
-    "data.techniques": "data.vocalset.techniques (or data.synthetic.techniques)",
-    "data.test_singers": "data.vocalset.test_singers (or data.synthetic.test_singers)",
+    "data.techniques": "has moved to data.vocalset.techniques (or data.synthetic.techniques)",
+    "data.test_singers": "has moved to data.vocalset.test_singers (or data.synthetic.test_singers)",
+    "probe.device": "is gone: probes train on the CPU, in numpy (a GPU does not speed up one small matrix); "
+                    "remove it",
 }
 
 
@@ -60,7 +62,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         for e in extra:
             full = (key + "." if key != "<top level>" else "") + e
             if full in MOVED:
-                return f"config key '{full}' has moved to {MOVED[full]}"
+                return f"config key '{full}' {MOVED[full]}"
         names = ", ".join(f"'{(key + '.' if key != '<top level>' else '') + e}'" for e in extra)
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"unknown config key {names} (allowed here: {allowed})"

@@ -22,7 +22,6 @@ exists for experiments; it is not in the config).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -133,102 +132,89 @@ def load_probe_data(store, array: str, manifest, label: str, split: str = "corpu
 
 
 class Adam:
-    """torch.optim.Adam's update (defaults: betas 0.9/0.999, eps 1e-8, no weight decay), step for step.
+    """Adam as torch.optim.Adam computes it (betas 0.9/0.999, eps 1e-8, no weight decay), on numpy arrays."""
 
-    Written out because the first use of torch.optim imports torch._dynamo, which
-    costs a probe job more time than training the probe.
-    """
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
-        import torch
-
+    def __init__(self, params: list[np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params, self.lr, (self.b1, self.b2), self.eps, self.t = params, lr, betas, eps, 0
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        import torch
-
+    def step(self, grads: list[np.ndarray]) -> None:
+        """Update the parameters in place from their gradients."""
         self.t += 1
         c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.lerp_(g, 1 - self.b1)
-                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                denom = (v.sqrt() / c2 ** 0.5).add_(self.eps)
-                p.addcdiv_(m, denom, value=-self.lr / c1)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m += (1 - self.b1) * (g - m)
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+
+
+def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of `logits` [n, classes] against `y`, and the softmax probabilities."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    total = e.sum(axis=1, keepdims=True)
+    p = e / total
+    loss = float(np.mean(np.log(total[:, 0]) - z[np.arange(len(y)), y]))
+    return loss, p
 
 
 def train_probe(x_train, y_train, x_valid, y_valid, n_classes: int, *, lr: float = 1e-3, batch_size: int = 32,
-                epochs: int = 120, patience: int | None = None, seed: int = 42, device="cpu",
-                standardize: bool = False, threads: int | None = 1) -> ProbeFit:
+                epochs: int = 120, patience: int | None = None, seed: int = 42,
+                standardize: bool = False) -> ProbeFit:
     """Train Linear(dim -> n_classes) with Adam and cross-entropy; keep the epoch of lowest valid loss.
 
-    Deterministic on CPU for a given seed: the seed sets the initial weights and
-    the order of the mini-batches (its own generator, not the global one).
-    `threads` sets torch's intra-op threads (None leaves them alone): one is the
-    fastest for a matrix this small, and many threads on a busy machine spin.
+    Plain numpy in float32: a probe is one small matrix, which a GPU does not
+    speed up, and a job that imported torch for it would spend most of its time
+    on the import.
+    Deterministic for a given seed: one generator draws the initial weights
+    (uniform ±1/sqrt(dim), as torch.nn.Linear) and then each epoch's order.
     """
-    import torch
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    device = torch.device(device)
-    mean = scale = None
     x_train = np.asarray(x_train, dtype=np.float32)
     x_valid = np.asarray(x_valid, dtype=np.float32)
+    y_train = np.asarray(y_train, dtype=np.int64)
+    y_valid = np.asarray(y_valid, dtype=np.int64)
+    mean = scale = None
     if standardize:
         mean = x_train.mean(axis=0)
         scale = x_train.std(axis=0)
         scale[scale == 0] = 1.0
         x_train = (x_train - mean) / scale
         x_valid = (x_valid - mean) / scale
-    xt = torch.from_numpy(x_train).to(device)
-    yt = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(device)
-    xv = torch.from_numpy(x_valid).to(device)
-    yv = torch.from_numpy(np.asarray(y_valid, dtype=np.int64)).to(device)
+    n, dim = x_train.shape
+    rng = np.random.default_rng(int(seed))
+    bound = 1.0 / math.sqrt(dim)
+    weight = rng.uniform(-bound, bound, size=(n_classes, dim)).astype(np.float32)
+    bias = rng.uniform(-bound, bound, size=n_classes).astype(np.float32)
+    optimiser = Adam([weight, bias], lr=lr)
+    eye = np.eye(n_classes, dtype=np.float32)
 
-    torch.manual_seed(seed)
-    model = torch.nn.Linear(xt.shape[1], n_classes).to(device)
-    optimiser = Adam(list(model.parameters()), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    order = torch.Generator().manual_seed(seed)
-
-    best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0
-    history = []
-    n = xt.shape[0]
+    best_loss, best_epoch, best = math.inf, 0, (weight.copy(), bias.copy())
+    history, stale = [], 0
     for epoch in range(1, epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=order).to(device)
+        order = rng.permutation(n)
         total = 0.0
         for start in range(0, n, batch_size):
-            idx = perm[start : start + batch_size]
-            optimiser.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(idx)
-        model.eval()
-        with torch.no_grad():
-            logits = model(xv)
-            valid_loss = loss_fn(logits, yv).item()
-            valid_acc = (logits.argmax(dim=1) == yv).float().mean().item()
+            idx = order[start : start + batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            loss, p = _cross_entropy(xb @ weight.T + bias, yb)
+            g = (p - eye[yb]) / len(idx)
+            optimiser.step([g.T @ xb, g.sum(axis=0)])
+            total += loss * len(idx)
+        logits = x_valid @ weight.T + bias
+        valid_loss, _ = _cross_entropy(logits, y_valid)
+        valid_acc = float(np.mean(logits.argmax(axis=1) == y_valid))
         history.append({"epoch": epoch, "train_loss": total / n, "valid_loss": valid_loss,
                         "valid_accuracy": valid_acc})
         if valid_loss < best_loss:
             best_loss, best_epoch, stale = valid_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best = (weight.copy(), bias.copy())
         else:
             stale += 1
             if patience is not None and stale >= patience:
                 break
-    return ProbeFit(weight=best_state["weight"].cpu().numpy(), bias=best_state["bias"].cpu().numpy(),
-                    best_epoch=best_epoch, history=history, mean=mean, scale=scale)
+    return ProbeFit(weight=best[0], bias=best[1], best_epoch=best_epoch, history=history, mean=mean, scale=scale)
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
@@ -266,8 +252,7 @@ def _std(values: list[float]) -> float | None:
 
 
 def run_probe(data: ProbeData, *, seeds=(42,), lr: float = 1e-3, batch_size: int = 32, epochs: int = 120,
-              patience: int | None = None, device="cpu", standardize: bool = False, threads: int | None = 1,
-              bootstrap: int = 1000, ci: float = 0.95, bootstrap_seed: int = 42,
+              patience: int | None = None, standardize: bool = False, bootstrap: int = 1000, ci: float = 0.95, bootstrap_seed: int = 42,
               model: str = "", layer: int = -1, rep: str = "", log=None) -> tuple[dict, dict]:
     """One probe per seed: (the JSON document of results/probe/{target}/{model}/layer{layer}/{rep}.json,
     the first seed's weights for the .npz beside it).
@@ -288,8 +273,8 @@ def run_probe(data: ProbeData, *, seeds=(42,), lr: float = 1e-3, batch_size: int
     t0 = time.perf_counter()
     for seed in seeds:
         fit = train_probe(data.x["train"], data.y["train"], data.x["valid"], data.y["valid"], len(data.classes),
-                          lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed, device=device,
-                          standardize=standardize, threads=threads)
+                          lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed,
+                          standardize=standardize)
         pred = fit.predict(data.x["test"])
         predictions.append(pred)
         metrics = classification_metrics(data.y["test"], pred, data.classes)
@@ -324,7 +309,6 @@ def run_probe(data: ProbeData, *, seeds=(42,), lr: float = 1e-3, batch_size: int
         "input_dim": int(data.x["train"].shape[1]),
         "majority_class_accuracy": float(np.bincount(data.y["test"], minlength=len(data.classes)).max() / len(data.y["test"])),
         "standardized_inputs": bool(standardize),
-        "device": str(device),
         "wall_time_s": time.perf_counter() - t0,
         "per_seed": per_seed,
         "test_clip_ids": list(data.test_clip_ids),
