@@ -188,15 +188,16 @@ def embedding_stores():
 # ---- probe stage
 
 
-def get_target_split(wildcards):
-    """How a probe target is split: the corpus split, or a seeded random split (with what shapes it)."""
-    target = next(t for t in config["probe"]["targets"] if t["label"] == wildcards.target)
-    if target["split"] == "corpus":
-        return {"strategy": "corpus"}
+def get_target_splits():
+    """{target: how it is split}, in probe.targets order: the corpus split, or a seeded random split (with what
+    shapes it)."""
     data = config["data"]
-    return {"strategy": "random", "valid_fraction": data["valid_fraction"], "test_fraction": data["test_fraction"],
-            "split_seed": data["split_seed"]}
-
+    out = {}
+    for t in config["probe"]["targets"]:
+        out[t["label"]] = ({"strategy": "corpus"} if t["split"] == "corpus" else
+                           {"strategy": "random", "valid_fraction": data["valid_fraction"],
+                            "test_fraction": data["test_fraction"], "split_seed": data["split_seed"]})
+    return out
 
 
 # ---- disentangle stage

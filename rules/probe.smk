@@ -1,8 +1,9 @@
-# Stage: probe. A linear probe per (target, model, layer, rep) on the cached vectors:
-# train on every cached item of the train clips, pick the epoch on valid, score the
-# test clips, with a bootstrap interval over them. A target is a label column of
-# the manifest with its split strategy (probe.targets). A Linear(dim -> classes)
-# step is too small to gain from a GPU: probes train on the CPU, in numpy.
+# Stage: probe. Linear probes per (model, layer, rep) on the cached vectors, one per
+# probe target (probe.targets: a label column of the manifest with its split
+# strategy), each in results/probe/{target}/...: train on every cached item of the
+# train clips, pick the epoch on valid, score the test clips, with a bootstrap
+# interval over them. One job probes every target: it reads the store once, and a
+# probe (one small matrix, trained in numpy on the CPU) costs less than a job.
 
 
 rule probe:
@@ -10,11 +11,11 @@ rule probe:
         store=get_rep_store,
         manifest="results/data/manifest.csv",
     output:
-        json="results/probe/{target}/{model}/layer{layer}/{rep}.json",
-        npz="results/probe/{target}/{model}/layer{layer}/{rep}.npz",
+        json=expand("results/probe/{target}/{{model}}/layer{{layer}}/{{rep}}.json", target=TARGETS),
+        npz=expand("results/probe/{target}/{{model}}/layer{{layer}}/{{rep}}.npz", target=TARGETS),
     params:
         array=get_rep_array,
-        split=get_target_split,
+        targets=get_target_splits(),
         lr=config["probe"]["lr"],
         batch_size=config["probe"]["batch_size"],
         epochs=config["probe"]["epochs"],
@@ -28,9 +29,9 @@ rule probe:
         mem_mb=4000,
         runtime=60,
     log:
-        "results/logs/probe/{target}/{model}/layer{layer}/{rep}.log",
+        "results/logs/probe/{model}/layer{layer}/{rep}.log",
     benchmark:
-        "results/benchmarks/rules/probe/{target}/{model}/layer{layer}/{rep}.tsv"
+        "results/benchmarks/rules/probe/{model}/layer{layer}/{rep}.tsv"
     conda:
         "../envs/torch.yaml"
     script:

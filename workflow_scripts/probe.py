@@ -5,6 +5,7 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 from threadpoolctl import threadpool_limits
 
 from audiosae.atomic import write_npz
+from audiosae.data.manifest import read_manifest
 from audiosae.jsonio import write_json
 from audiosae.probe import load_probe_data, run_probe
 
@@ -14,18 +15,19 @@ def log(msg):
 
 
 p = snakemake.params
-split = dict(p.split)
-data = load_probe_data(snakemake.input.store, p.array, snakemake.input.manifest, snakemake.wildcards.target,
-                       split.pop("strategy"), **split)
-log(f"target {data.target} (split: {data.split_strategy}), {len(data.classes)} classes; "
-    f"{snakemake.input.store} [{p.array}]: " + ", ".join(f"{s} {len(v)}" for s, v in data.y.items())
-    + f" items, dim {data.x['train'].shape[1]}")
-with threadpool_limits(limits=snakemake.threads):  # one BLAS thread: the matrices are small
-    doc, weights = run_probe(data, seeds=p.seeds, lr=p.lr, batch_size=p.batch_size, epochs=p.epochs,
-                             patience=p.patience, bootstrap=p.bootstrap, ci=p.ci, bootstrap_seed=p.bootstrap_seed,
-                             model=snakemake.wildcards.model, layer=int(snakemake.wildcards.layer),
-                             rep=snakemake.wildcards.rep, log=log)
-lo, hi = doc["accuracy_ci"]
-log(f"test accuracy {doc['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] ({100 * doc['ci']:g} % bootstrap interval)")
-write_npz(snakemake.output.npz, weights)
-write_json(snakemake.output.json, doc)
+manifest = read_manifest(snakemake.input.manifest)
+for (target, split), json_path, npz_path in zip(p.targets.items(), snakemake.output.json, snakemake.output.npz):
+    split = dict(split)
+    data = load_probe_data(snakemake.input.store, p.array, manifest, target, split.pop("strategy"), **split)
+    log(f"target {data.target} (split: {data.split_strategy}), {len(data.classes)} classes; "
+        f"{snakemake.input.store} [{p.array}]: " + ", ".join(f"{s} {len(v)}" for s, v in data.y.items())
+        + f" items, dim {data.x['train'].shape[1]}")
+    with threadpool_limits(limits=snakemake.threads):  # one BLAS thread: the matrices are small
+        doc, weights = run_probe(data, seeds=p.seeds, lr=p.lr, batch_size=p.batch_size, epochs=p.epochs,
+                                 patience=p.patience, bootstrap=p.bootstrap, ci=p.ci,
+                                 bootstrap_seed=p.bootstrap_seed, model=snakemake.wildcards.model,
+                                 layer=int(snakemake.wildcards.layer), rep=snakemake.wildcards.rep, log=log)
+    lo, hi = doc["accuracy_ci"]
+    log(f"{target}: test accuracy {doc['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] ({100 * doc['ci']:g} % bootstrap interval)")
+    write_npz(npz_path, weights)
+    write_json(json_path, doc)
