@@ -7,7 +7,7 @@
 rule atlas_clips:
     input:
         manifest="results/data/manifest.csv",
-        corpus=get_corpus_input(),
+        corpus=get_corpus_root(),
     output:
         directory("results/atlas/clips"),
     params:
