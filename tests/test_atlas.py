@@ -357,7 +357,7 @@ def test_ablation_job_on_a_saved_sae_and_its_table_and_figure(tmp_path, one_torc
     write_store(sae_dir / "latents.zarr", {"codes": codes}, pd.DataFrame({"clip_id": ids, "split": split, "crop": 0}))
     manifest = pd.DataFrame({"clip_id": ids, "path": "x.wav", "technique": [classes[i] for i in y], "split": split,
                              "duration_s": 1.0, "sample_rate": 16000})
-    fit = train_probe(x[:90], y[:90], x[:90], y[:90], 3, epochs=60, seed=0)
+    fit = train_probe(x[:90], y[:90], x[:90], y[:90], 3, epochs=60, lr=0.05, seed=0)  # trained to fit its classes
     npz = tmp_path / "original.npz"
     np.savez(npz, weight=fit.weight, bias=fit.bias, classes=np.array(classes))
 
