@@ -87,7 +87,7 @@ def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    blocks = re.findall(r"^rule (\w+):\n((?:    .*\n)+)", out, re.M)
+    blocks = re.findall(r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n)+)", out, re.M)  # download_model is a checkpoint
     assert {rule for rule, _ in blocks} >= GPU_RULES | {"download_model", "probe", "report"}, out[-3000:]
     for rule, block in blocks:
         resources = re.search(r"resources: (.*)", block)
