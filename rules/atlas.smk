@@ -53,6 +53,36 @@ rule atlas:
         "../workflow_scripts/atlas.py"
 
 
+# Does zeroing a class's top latents remove that class? Per node, every clip-level SAE: decode the test clips'
+# codes with and without the ablation and classify with the original layer's probe (audiosae.atlas.ablation).
+rule ablation:
+    input:
+        unpack(get_ablation_saes),
+        probe_json=f"results/probe/{ABLATION_TARGET}/{{model}}/layer{{layer}}/original.json",
+        probe_npz=f"results/probe/{ABLATION_TARGET}/{{model}}/layer{{layer}}/original.npz",
+        manifest="results/data/manifest.csv",
+    output:
+        "results/ablation/{model}/layer{layer}.json",
+    params:
+        reps=CLIP_REPS,
+        target=ABLATION_TARGET,
+        m=config["atlas"]["ablation_m"],
+        draws=config["atlas"]["ablation_draws"],
+        seed=config["atlas"]["seed"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "results/logs/ablation/{model}/layer{layer}.log",
+    benchmark:
+        "results/benchmarks/rules/ablation/{model}/layer{layer}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/ablation.py"
+
+
 # Every page and every clip (once) in one folder, for `snakemake --report` (a page folder with
 # its own audio would copy each clip once per page into the zip).
 rule atlas_site:
@@ -79,7 +109,7 @@ rule atlas_site:
 rule atlas_report:
     input:
         atlas=atlas_dirs,
-        ablation=[],
+        ablation=ablation_results,
     output:
         csv=section_table_outputs("atlas"),
         md=section_tables("atlas", "md"),

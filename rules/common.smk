@@ -397,6 +397,22 @@ def get_atlas_params(wildcards=None):
     return {k: config["atlas"][k] for k in keys}
 
 
+# The ablation test reads the probe of the first target (the paper's technique on VocalSet) trained on the
+# original layer, and decodes with each clip-level SAE of the node.
+ABLATION_TARGET = TARGETS[0]
+
+
+def ablation_results(wildcards=None):
+    """One ablation JSON per node with clip-level SAEs (none without them)."""
+    return [f"results/ablation/{m}/layer{l}.json" for m, l in nodes()] if CLIP_LEVEL else []
+
+
+def get_ablation_saes(wildcards):
+    """The node's clip-level SAE folders' files the ablation reads: weights and latents."""
+    base = [f"results/sae/{wildcards.model}/layer{wildcards.layer}/sparsity{s}" for s in SPARSITIES]
+    return {"weights": [f"{b}/sae.safetensors" for b in base], "latents": [f"{b}/latents.zarr" for b in base]}
+
+
 def atlas_dirs(wildcards=None):
     """Every atlas page folder: one per (model, layer, rep)."""
     return [f"results/atlas/{m}/layer{l}/{r}" for m, l, r in node_reps()]

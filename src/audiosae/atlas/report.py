@@ -30,6 +30,9 @@ ORIGINAL = "original"
 KEYS = ["model", "layer", "rep", "level", "sparsity"]
 MCC_COLUMNS = KEYS + ["factors", "mcc", "readout_r2_mean", "delta_mcc"]
 GROUND_TRUTH_COLUMNS = KEYS + ["factor", "matched_unit", "matched_rho", "matched_abs_rho", "readout_r2"]
+ABLATION_COLUMNS = KEYS + ["target", "m", "class", "n_test", "latents", "selection_auroc_mean", "recall", "drop_class",
+                           "drop_others", "control_drop_class", "control_drop_others", "specificity",
+                           "control_specificity"]
 MAJORITY = 0.75  # share of (node, sparsity) pairs that must agree for "supported", as for claim 3
 
 
@@ -132,7 +135,7 @@ def ablation_table(paths: Iterable[Path | str]) -> pd.DataFrame:
                              "sparsity": sparsity, "target": doc["target"], "m": doc["m"],
                              **{k: (_num(v) if isinstance(v, (int, float)) or v is None else v)
                                 for k, v in c.items()}})
-    return _order(pd.DataFrame(rows), ())
+    return _order(pd.DataFrame(rows, columns=ABLATION_COLUMNS), ())
 
 
 def build_tables(atlas_dirs, ablation_paths) -> dict[str, pd.DataFrame]:

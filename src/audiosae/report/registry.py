@@ -119,13 +119,19 @@ ATLAS = Section(
                "of the factors from the whole representation (folds grouped by the manifest's group).",
         "ground_truth": "Synthetic corpus only (empty otherwise): each true factor's matched unit, its ρ, and the "
                         "factor's ridge read-out R², per (model, layer, rep).",
+        "ablation": "Clip-level SAEs only (empty otherwise): per (model, layer, rep, class of the first probe "
+                    "target), the test recall of the original layer's probe on the SAE reconstructions, its drop when "
+                    "the class's top-m latents (by AUROC on the other clips) are zeroed, the mean drop of the other "
+                    "classes, the same for m random live latents, and specificity = drop_class − drop_others.",
     },
     figures={
         "interpretable_share_vs_sparsity": "Atlas",
         "ground_truth_vs_sparsity": "Atlas",
         "ground_truth_factors": "Atlas",
+        "ablation": "Atlas",
     },
-    figure_requires={"ground_truth_vs_sparsity": ("synthetic",), "ground_truth_factors": ("synthetic",)},
+    figure_requires={"ground_truth_vs_sparsity": ("synthetic",), "ground_truth_factors": ("synthetic",),
+                     "ablation": ("clip",)},
     claims="audiosae.atlas.report:atlas_claims",
     claim_columns={"interpretable": ("model", "layer", "rep", "units", "live", "clear", "clear_by_auroc",
                                      "clear_by_rho", "share", "delta_share")},
@@ -161,13 +167,14 @@ def flags(config: Mapping) -> set[str]:
     """The study flags sections and figures can require, from a validated config.
 
     ``synthetic``: the corpus has true generative factors.
+    ``clip``: the study trains clip-level SAEs (``sae.levels`` contains clip; the paper's).
     ``frame``: the study trains frame-level SAEs (``sae.levels`` contains frame).
     """
     out = set()
     if config["data"]["corpus"] == "synthetic":
         out.add("synthetic")
-    if "frame" in config.get("sae", {}).get("levels", ["clip"]):
-        out.add("frame")
+    levels = config.get("sae", {}).get("levels", ["clip"])
+    out.update(level for level in ("clip", "frame") if level in levels)
     return out
 
 
