@@ -36,7 +36,7 @@ def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
         assert json.loads((d / "metrics.json").read_text())["level"] == "frame"
         # Same rows as the embedding store: probes and disentanglement read it unchanged.
         assert zstore.read_index(d / "latents.zarr").equals(zstore.read_index(res / "embeddings/resemblyzer.zarr"))
-        assert (res / f"probe/resemblyzer/layer2/fsae{s}.json").exists()
+        assert (res / f"probe/technique/resemblyzer/layer2/fsae{s}.json").exists()
         assert (res / f"disentangle/resemblyzer/layer2/fsae{s}.json").exists()
         assert (res / f"frame_acoustics/resemblyzer/layer2/fsae{s}.json").exists()
     for name in ("reconstruction", "probe", "disentanglement"):
