@@ -4,6 +4,11 @@
 # per clip by atlas_clips (results/atlas/clips/) by relative path.
 
 
+localrules:
+    atlas_report,  # tables and figures from the atlas's small summaries: seconds, on the submitting host
+    atlas_site,  # links and copies
+
+
 rule atlas_clips:
     input:
         manifest="results/data/manifest.csv",

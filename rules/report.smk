@@ -8,6 +8,14 @@
 report: "../report/workflow.rst"
 
 
+# Seconds of pandas and matplotlib over files already written: on a cluster they run on the submitting host,
+# where they start at once, instead of waiting in the queue behind the study's compute jobs.
+localrules:
+    aggregate,
+    figures,
+    report,
+
+
 rule aggregate:
     input:
         metrics=sae_metrics,

@@ -72,11 +72,13 @@ with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
 
 
 def test_downloads_are_localrules(tmp_path):
-    """Rules that need the network run on the submitting host (a dry run does not say which rules are local)."""
+    """Rules that need the network run on the submitting host, and so do the report's seconds-long rules
+    (a dry run does not say which rules are local)."""
     proc = subprocess.run([sys.executable, "-c", LOCALRULES_SCRIPT, str(REPO / "config.yaml"), str(REPO / "Snakefile"),
                            str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert set(proc.stdout.split()) == {"download_vocalset", "download_model", "all"}, proc.stdout
+    assert set(proc.stdout.split()) == {"download_vocalset", "download_model", "all", "aggregate", "figures", "report",
+                                        "atlas_report", "atlas_site"}, proc.stdout
 
 
 def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
@@ -87,7 +89,7 @@ def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    blocks = re.findall(r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n)+)", out, re.M)  # download_model is a checkpoint
+    blocks = re.findall(r"^(?:rule|localrule|checkpoint|localcheckpoint) (\w+):\n((?:    .*\n)+)", out, re.M)  # download_model is a checkpoint
     assert {rule for rule, _ in blocks} >= GPU_RULES | {"download_model", "probe", "report"}, out[-3000:]
     for rule, block in blocks:
         resources = re.search(r"resources: (.*)", block)
@@ -251,7 +253,8 @@ def test_study_on_slurm_matches_local_run(cluster, tmp_path):
         out2 = second.stdout + second.stderr
         assert second.returncode == 0, f"{_tail(second)}\n{cluster.logs()}"
         sub2 = _submissions(out2)
-        assert _check_submitted_as_headers(out2, sub2) == {"all"}  # ran here, not on the cluster
+        # Ran here, not on the cluster: the report rules (seconds each; see rules/report.smk) and the target.
+        assert _check_submitted_as_headers(out2, sub2) == {"aggregate", "figures", "report", "all"}
         done_before = {(j["rule"], j["wildcards"]) for sid, j in sub1.items() if sid not in failed_ids}
         rerun = {(j["rule"], j["wildcards"]) for j in sub2.values()}
         assert not rerun & done_before, f"resubmitted jobs that had finished: {rerun & done_before}"
