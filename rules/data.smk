@@ -74,6 +74,9 @@ rule attributes:
         crop_seconds=config["audio"]["crop_seconds"],
         attributes_on=config["audio"]["attributes_on"],
     threads: 8
+    # Every disentangle and atlas job waits on it: start it before the long extraction jobs, which would
+    # otherwise take the cores first and keep them (a many-thread job starves among one-thread jobs).
+    priority: 20
     resources:
         mem_mb=4000,
         runtime=120,

@@ -36,6 +36,7 @@ rule extract_embeddings:
         device=config["extraction"]["device"],
         dtype=config["extraction"]["dtype"],
     threads: 8  # capped by --cores; CPU extraction uses them all, GPU extraction needs few
+    priority: 10  # most of the DAG waits on it
     resources:
         gpu=1,
         mem_mb=get_extraction_mem_mb,

@@ -71,6 +71,7 @@ rule frame_llds:
     params:
         splits=["test"],
     threads: 8
+    priority: 5  # every frame_acoustics job waits on it
     resources:
         mem_mb=4000,
         runtime=120,
