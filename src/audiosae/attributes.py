@@ -19,6 +19,7 @@ joined as ``factor_<name>`` columns.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -37,22 +38,20 @@ from audiosae.data.synthetic import TRACKS_FILE, crop_f0, load_f0_tracks
 log = logging.getLogger(__name__)
 
 FACTOR_PREFIX = "factor_"
-_SMILE = None
 
 
-def _smile():
-    global _SMILE
-    if _SMILE is None:
-        import opensmile
+@functools.cache
+def smile(level: str = "Functionals"):
+    """openSMILE's eGeMAPS v02 extractor at one level (Functionals, LowLevelDescriptors), built once per process."""
+    import opensmile
 
-        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                 feature_level=opensmile.FeatureLevel.Functionals)
-    return _SMILE
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=getattr(opensmile.FeatureLevel, level))
 
 
 def egemaps_names() -> list[str]:
     """The 88 eGeMAPS v02 functional names, in openSMILE's order."""
-    return list(_smile().feature_names)
+    return list(smile().feature_names)
 
 
 def clip_signal(path: str, crop_seconds: float, attributes_on: str = "crop") -> tuple[np.ndarray, int]:
@@ -70,7 +69,7 @@ def egemaps(path: str, crop_seconds: float, attributes_on: str = "crop") -> np.n
     wave, sr = clip_signal(path, crop_seconds, attributes_on)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "segment too short": we report NaN rows ourselves
-        row = _smile().process_signal(wave, sr)
+        row = smile().process_signal(wave, sr)
     return row.to_numpy(dtype=np.float64)[0]
 
 

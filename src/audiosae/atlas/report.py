@@ -18,13 +18,14 @@ dimensions", is answered from ``interpretable``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
+
+from audiosae.report.aggregate import read_json
 
 ORIGINAL = "original"
 KEYS = ["model", "layer", "rep", "level", "sparsity"]
@@ -53,16 +54,6 @@ def rep_parts(rep: str) -> tuple[str, float]:
     raise AtlasReportError(f"representation {rep!r} is not 'original', 'sae<sparsity>' or 'fsae<sparsity>'")
 
 
-def _read(path: Path | str) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AtlasReportError(f"{path}: not found; run the rule that writes it") from None
-    except json.JSONDecodeError as err:
-        raise AtlasReportError(f"{path}: not valid JSON ({err}); delete it and rerun its rule") from None
-
-
 def _num(v) -> float:
     return math.nan if v is None else float(v)
 
@@ -83,7 +74,7 @@ def _order(df: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
 def interpretable_table(atlas_dirs: Iterable[Path | str]) -> pd.DataFrame:
     rows = []
     for d in atlas_dirs:
-        s = _read(Path(d) / "summary.json")
+        s = read_json(Path(d) / "summary.json")
         level, sparsity = rep_parts(s["rep"])
         rows.append({"model": s["model"], "layer": int(s["layer"]), "rep": s["rep"], "level": level,
                      "sparsity": sparsity, "units": s["units"], "live": s["live"], "dead": s["dead"],
@@ -104,7 +95,7 @@ def truth_tables(atlas_dirs: Iterable[Path | str]) -> tuple[pd.DataFrame, pd.Dat
     """(mcc per rep, ground_truth per factor); empty frames when no atlas has true factors."""
     summary, per_factor = [], []
     for d in atlas_dirs:
-        s = _read(Path(d) / "summary.json")
+        s = read_json(Path(d) / "summary.json")
         if "truth" not in s:
             continue
         level, sparsity = rep_parts(s["rep"])
@@ -127,7 +118,7 @@ def truth_tables(atlas_dirs: Iterable[Path | str]) -> tuple[pd.DataFrame, pd.Dat
 def ablation_table(paths: Iterable[Path | str]) -> pd.DataFrame:
     rows = []
     for p in paths:
-        doc = _read(p)
+        doc = read_json(p)
         for rep, r in doc["reps"].items():
             level, sparsity = rep_parts(rep)
             for c in r["classes"]:

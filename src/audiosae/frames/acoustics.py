@@ -36,22 +36,16 @@ import zarr
 from tqdm import tqdm
 
 from audiosae.atomic import atomic_output
+from audiosae.attributes import smile
 from audiosae.data.audio import read_wav
 from audiosae.store import open_store
 
 TRUE_F0 = "true_f0"
 F0_LLD = "F0semitoneFrom27.5Hz_sma3nz"
-_SMILE = None
 
 
 def _smile():
-    global _SMILE
-    if _SMILE is None:
-        import opensmile
-
-        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                 feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
-    return _SMILE
+    return smile("LowLevelDescriptors")
 
 
 def lld_names() -> list[str]:
