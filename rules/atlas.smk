@@ -18,6 +18,7 @@ rule atlas_clips:
     params:
         audio=get_audio_params,
     threads: 4  # Vorbis encoding releases the GIL; threads share the clips
+    priority: 20  # every atlas job waits on it; a many-thread job otherwise starves among one-thread jobs
     resources:
         mem_mb=2000,
         runtime=60,

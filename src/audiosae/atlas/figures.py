@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from audiosae.report.figures import _save, _sweep, _theme  # noqa: E402
+from audiosae.report.figures import _save, _sweep, _theme, heatmap  # noqa: E402
 
 
 
@@ -55,7 +55,7 @@ def fig_truth_factors(tables: dict) -> tuple[plt.Figure, str]:
     for ax, (col, title, vmin) in zip(axes, (("matched_abs_rho", "one unit: matched |ρ|", 0.0),
                                               ("readout_r2", "whole representation: read-out R²", 0.0))):
         grid = gt.pivot(index="row", columns="factor", values=col).reindex(index=rows, columns=factors)
-        sns.heatmap(grid, ax=ax, vmin=vmin, vmax=1.0, cmap="viridis", annot=True, fmt=".2f", cbar=False,
+        heatmap(grid, ax, vmin=vmin, vmax=1.0, cmap="viridis", annot=True, fmt=".2f", cbar=False,
                     annot_kws={"fontsize": 6})
         ax.set_title(title)
         ax.set_xlabel("true factor")

@@ -135,7 +135,7 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
     import seaborn as sns
 
     from audiosae.report._io import write_captions
-    from audiosae.report.figures import LEVEL_STYLE, _save, _theme, rep_label
+    from audiosae.report.figures import LEVEL_STYLE, _save, _theme, heatmap, rep_label
 
     _theme()
     out_dir = Path(out_dir)
@@ -185,8 +185,8 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
         cols = list(dict.fromkeys(node.sort_values("sparsity", na_position="first")["representation"]))
         grid = node.pivot(index="target", columns="representation", values="best_abs_rho").reindex(
             index=targets, columns=cols)
-        sns.heatmap(grid, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", cbar=ax is axes[0, -1],
-                    annot_kws={"size": 6}, linewidths=0.3, linecolor="white")
+        heatmap(grid, ax, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", cbar=ax is axes[0, -1],
+                annot_kws={"size": 6}, linewidths=0.3, linecolor="white")
         ax.set_title(f"{model} · layer {layer}")
         ax.set_xlabel("")
         ax.set_ylabel("target (eGeMAPS LLD)" if ax is axes[0, 0] else "")

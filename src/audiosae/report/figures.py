@@ -68,6 +68,19 @@ def _layers(df: pd.DataFrame, model: str) -> list[int]:
     return sorted(int(l) for l in df.loc[df["model"] == model, "layer"].unique())
 
 
+def heatmap(data, ax, **kwargs):
+    """seaborn's heatmap without its cost on a many-panel figure: seaborn draws the whole figure once per
+    heatmap (to check label overlap), and a draw under constrained layout lays out every panel, so the
+    layout engine is set aside for the call (18 s -> a few for the confusion matrices of three targets)."""
+    fig = ax.figure
+    engine = fig.get_layout_engine()
+    fig.set_layout_engine("none")
+    try:
+        return sns.heatmap(data, ax=ax, **kwargs)
+    finally:
+        fig.set_layout_engine(engine)
+
+
 def _save(fig, out_dir: Path, name: str) -> None:
     for ext in ("png", "pdf"):
         with atomic_path(out_dir / f"{name}.{ext}") as tmp:
@@ -246,7 +259,7 @@ def fig_categories(tables: dict) -> tuple[plt.Figure, str]:
             node["row"] = node["rep"].map(rep_label)
             reps = list(dict.fromkeys(node.sort_values("sparsity", na_position="first")["row"]))
             grid = node.pivot(index="row", columns="category", values="count").reindex(index=reps, columns=order).fillna(0)
-            sns.heatmap(grid.astype(int), ax=ax, annot=True, fmt="d", cmap="Blues", vmin=0, vmax=vmax,
+            heatmap(grid.astype(int), ax, annot=True, fmt="d", cmap="Blues", vmin=0, vmax=vmax,
                         cbar=False, linewidths=0.5, linecolor="white", annot_kws={"size": 8})
             ax.set_title(f"{model} · layer {layers[c]}")
             ax.set_xlabel("attribute category" if r == len(models) - 1 else "")
@@ -291,7 +304,7 @@ def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
             recall = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
             row = node[node["rep"] == rep].iloc[0]
             accs.append(row)
-            mesh = sns.heatmap(recall, ax=ax, annot=None if small else counts.to_numpy(), fmt="d", cmap="Blues",
+            mesh = heatmap(recall, ax, annot=None if small else counts.to_numpy(), fmt="d", cmap="Blues",
                                vmin=0, vmax=1, cbar=False, square=True, linewidths=0.4, linecolor="white",
                                annot_kws={"size": 7})
             ax.set_title(f"{target} · {model} · layer {layer} · {rep_label(rep)}\naccuracy {100 * row['accuracy']:.1f} % "
@@ -376,7 +389,7 @@ def fig_factor_importance(tables: dict, npz_paths: list[Path]) -> tuple[plt.Figu
         order = order[np.lexsort((-share[order].max(axis=1), share[order].argmax(axis=1)))]  # block by factor
         grid = pd.DataFrame(share[order].T, index=[n.removeprefix("factor_") for n in names],
                             columns=[str(i) for i in order])
-        sns.heatmap(grid, ax=ax, cmap="viridis", vmin=0, cbar_kws={"label": "share of the factor's importance"})
+        heatmap(grid, ax, cmap="viridis", vmin=0, cbar_kws={"label": "share of the factor's importance"})
         ax.set_title(f"{model} · layer {layer} · {rep_label(r)}: {len(order)} codes with most importance "
                      f"(of {imp.shape[0]})")
         ax.set_xlabel("code index")
