@@ -45,7 +45,8 @@ def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
     levels = pd.read_csv(res / "tables/levels.csv")
     wanted = ["test_fvu_clip", "test_fvu_frame", "accuracy_frame", "interpretable_share_clip",
               "interpretable_share_frame"]
-    assert len(levels) == 2 and levels[wanted].notna().all().all()
+    assert len(levels) == 2 and levels[wanted].notna().all().all()  # one row per sparsity
+    assert (levels["probe_target"] == "technique").all()  # the first probe target
     # The frame SAE's atlas cards draw each top clip's activation trace over its spectrogram.
     page = (res / "atlas/resemblyzer/layer2/fsae0.9/index.html").read_text()
     blob = json.loads(page.split('id="atlas-data">', 1)[1].split("</script>", 1)[0])

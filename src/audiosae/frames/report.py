@@ -4,7 +4,8 @@ Tables (long format, CSV + Markdown):
 
 - ``levels``: clip against frame SAEs on identical audio, one row per (model, layer,
   sparsity): test FVU (clip SAEs: over the test clips' pooled vectors; frame SAEs:
-  over every test frame), dead-latent fraction, probe accuracy (with the original's),
+  over every test frame), dead-latent fraction, probe accuracy of the first probe
+  target (``probe_target``; with the original's),
   disentanglement (eGeMAPS completeness and R² over the top-n attributes), the
   frame acoustics' matched MCC and best |rho| with the F0 LLD, and the atlas's
   share of interpretable units (its ``interpretable`` table, when the study has an atlas);
@@ -84,7 +85,12 @@ def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.D
         return pd.DataFrame()
     out = _by_level(rec, ["test_fvu", "test_dead_fraction", "n_latents"])
     if not probe.empty:
+        # The first probe target (the study's main question: technique on VocalSet); the probe table has them all.
+        target = str(probe["target"].iloc[0]) if "target" in probe else ""
+        if target:
+            probe = probe[probe["target"] == target]
         out = out.merge(_by_level(probe, ["accuracy"]), on=["model", "layer", "sparsity"], how="left")
+        out["probe_target"] = target
         orig = probe[probe["rep"] == ORIGINAL][["model", "layer", "accuracy"]].rename(
             columns={"accuracy": "accuracy_original"})
         out = out.merge(orig, on=["model", "layer"], how="left")
@@ -145,6 +151,9 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
     lv = tables["levels"]
     panels = [("test_fvu", "test FVU", 1.0), ("test_dead_fraction", "dead latents (%)", 100.0),
               ("accuracy", "probe accuracy (%)", 100.0), ("completeness_mean", "completeness (eGeMAPS)", 1.0)]
+    target = str(lv["probe_target"].iloc[0]) if "probe_target" in lv and len(lv) else ""
+    if target:
+        panels[2] = ("accuracy", f"probe accuracy, {target} (%)", 100.0)
     panels = [p for p in panels if f"{p[0]}_frame" in lv or f"{p[0]}_clip" in lv]
     nodes = list(dict.fromkeys(zip(lv["model"], lv["layer"])))
     fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(3.3 * len(panels) + 0.6, 3.3),
@@ -169,8 +178,8 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
     captions["levels_comparison"] = (
         "Clip-level SAEs (solid, circles; trained on each crop's time-averaged vector) against frame-level SAEs "
         "(dotted, squares; trained on every frame, their clip code the mean over the crop's frames) on the same "
-        "audio: test FVU (clip: pooled vectors; frame: frames), dead latents, probe accuracy (dashed: original "
-        "layer) and eGeMAPS completeness against sparsity.")
+        "audio: test FVU (clip: pooled vectors; frame: frames), dead latents, probe accuracy"
+        + (f" for {target}" if target else "") + " (dashed: original layer) and eGeMAPS completeness against sparsity.")
 
     # Best |rho| per target, per representation of each frame node.
     ac = tables["frame_acoustics"]

@@ -144,7 +144,8 @@ FRAMES = Section(
     title="Frame level: SAEs on every frame, and the acoustics over time",
     tables={
         "levels": "Clip-level against frame-level SAEs on the same audio, one row per (model, layer, sparsity): "
-                  "test FVU (clip SAEs over pooled vectors, frame SAEs over frames), dead latents, probe accuracy, "
+                  "test FVU (clip SAEs over pooled vectors, frame SAEs over frames), dead latents, probe accuracy "
+                  "(first probe target, named in probe_target), "
                   "eGeMAPS completeness and R², frame acoustics (MCC, best |ρ| with the F0 LLD).",
         "frame_mcc": "Per frame representation: one-to-one matched MCC (Hungarian, |Spearman ρ| over the test "
                      "frames) against every target and against the LLDs only, best |ρ| with the F0 LLD and the "
