@@ -184,6 +184,7 @@ def write_fake_results(root: Path | str, seed: int = 0, synthetic: bool = True, 
                  ).to_csv(manifest, index=False)
     out["manifest"] = [manifest]
     out["atlas"] = write_fake_atlas(root, rng, MODELS, SPARSITIES, WIDTH, synthetic)
+    out["ablation"] = write_fake_ablation(root, rng, MODELS, SPARSITIES)
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     for rule, n, secs in (("extract_embeddings", 2, 20.0), ("train_sae", 8, 3.1), ("probe", 12, 1.4)):
         for i in range(n):
@@ -226,3 +227,27 @@ def write_fake_atlas(root: Path, rng, models: dict, sparsities: list[str], width
                 (d / "index.html").write_text(f"<!DOCTYPE html><html><body>fake atlas {model} {layer} {rep}</body></html>")
                 dirs.append(d)
     return dirs
+
+
+def write_fake_ablation(root: Path, rng, models: dict, sparsities: list[str]) -> list[Path]:
+    """One ablation JSON per node (the layout of audiosae.atlas.ablation.run_ablation): a class's own latents
+    take more of its recall than of the others' and than random latents."""
+    classes = PROBE_TARGETS["technique"][1]
+    paths = []
+    for model, layers in models.items():
+        for layer in layers:
+            reps = {}
+            for s in sparsities:
+                rows = []
+                for c in classes:
+                    drop, others = float(rng.uniform(0.1, 0.5)), float(rng.uniform(-0.05, 0.05))
+                    ctrl, ctrl_others = float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05))
+                    rows.append({"class": c, "n_test": 4, "latents": "1;2;3", "selection_auroc_mean": 0.9,
+                                 "recall": 0.75, "drop_class": drop, "drop_others": others,
+                                 "control_drop_class": ctrl, "control_drop_others": ctrl_others,
+                                 "specificity": drop - others, "control_specificity": ctrl - ctrl_others})
+                reps[f"sae{s}"] = {"accuracy_reconstruction": 0.7, "m": 8, "draws": 10, "classes": rows}
+            paths.append(_dump(root / f"results/ablation/{model}/layer{layer}.json",
+                               {"model": model, "layer": layer, "target": "technique", "classes": classes, "m": 8,
+                                "draws": 10, "seed": 42, "reps": reps}))
+    return paths
