@@ -49,6 +49,22 @@ def smile(level: str = "Functionals"):
                            feature_level=getattr(opensmile.FeatureLevel, level))
 
 
+def map_clips(fn, items: list, workers: int, desc: str) -> list:
+    """[fn(item) for item in items] with a progress bar, over `workers` processes.
+
+    openSMILE holds the GIL, so threads do not help. Fork, where there is one: a spawned worker
+    would re-run the calling script (Snakemake's script: has no __main__ guard).
+    """
+    workers = max(1, min(int(workers), len(items)))
+    bar = dict(total=len(items), desc=desc, unit="clip", mininterval=5)
+    if workers == 1:
+        return [fn(item) for item in tqdm(items, **bar)]
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        return list(tqdm(pool.map(fn, items, chunksize=max(1, len(items) // (8 * workers))), **bar))
+
+
 def egemaps_names() -> list[str]:
     """The 88 eGeMAPS v02 functional names, in openSMILE's order."""
     return list(smile().feature_names)
@@ -87,17 +103,7 @@ def compute_attributes(manifest: pd.DataFrame, crop_seconds: float, attributes_o
     """
     jobs = [(p, float(crop_seconds), attributes_on) for p in manifest["path"]]
     names = egemaps_names()
-    workers = max(1, min(int(workers), len(jobs)))
-    bar = dict(total=len(jobs), desc="eGeMAPS", unit="clip", mininterval=5)
-    if workers == 1:
-        rows = [_egemaps_job(j) for j in tqdm(jobs, **bar)]
-    else:
-        # openSMILE holds the GIL, so threads do not help. Fork, where there is one: a spawned worker
-        # would re-run the calling script (Snakemake's script: has no __main__ guard).
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            rows = list(tqdm(pool.map(_egemaps_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))), **bar))
+    rows = map_clips(_egemaps_job, jobs, workers, "eGeMAPS")
     table = pd.DataFrame(np.vstack(rows) if rows else np.zeros((0, len(names))), columns=names)
     table.insert(0, "clip_id", manifest["clip_id"].to_numpy())
     bad = table[names].isna().any(axis=1)

@@ -24,19 +24,16 @@ dimensions, or a frame SAE's latents) and over the test clips' frames (at most
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import zarr
-from tqdm import tqdm
 
 from audiosae.atomic import atomic_output
-from audiosae.attributes import smile
+from audiosae.attributes import map_clips, smile
 from audiosae.data.audio import read_wav
 from audiosae.store import open_store
 
@@ -85,17 +82,7 @@ def _clip_job(path: str) -> tuple[np.ndarray, np.ndarray]:
 def compute_llds(manifest: pd.DataFrame, out: Path | str, splits=("test",), workers: int = 1) -> int:
     """Write the LLDs of the manifest's clips in `splits` to a Zarr store `out`; returns the rows written."""
     clips = manifest[manifest["split"].isin(list(splits))].reset_index(drop=True)
-    paths = clips["path"].tolist()
-    workers = max(1, min(int(workers), len(paths)))
-    bar = dict(total=len(paths), desc="eGeMAPS LLDs", unit="clip", mininterval=5)
-    if workers == 1:
-        results = [_clip_job(p) for p in tqdm(paths, **bar)]
-    else:
-        # openSMILE holds the GIL; fork where there is one (Snakemake's script: has no __main__ guard).
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            results = list(tqdm(pool.map(_clip_job, paths, chunksize=max(1, len(paths) // (8 * workers))), **bar))
+    results = map_clips(_clip_job, clips["path"].tolist(), workers, "eGeMAPS LLDs")
     counts = np.array([len(t) for t, _ in results], dtype=np.int64)
     names = lld_names()
     with atomic_output(out) as tmp:
