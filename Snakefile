@@ -43,8 +43,8 @@ include: "rules/common.smk"
 wildcard_constraints:
     model="|".join(MODELS),
     layer=r"\d+",
-    sparsity=r"\d+(\.\d+)?",
-    rep=r"original|f?sae\d+(\.\d+)?",
+    sparsity=layout.SPARSITY_PATTERN,
+    rep=layout.REP_PATTERN,
 
 include: "rules/data.smk"
 include: "rules/embeddings.smk"
@@ -58,6 +58,6 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        "results/report.html",
-        "results/atlas_site",  # the atlas pages in one folder, for `snakemake --report`
+        layout.REPORT_HTML,
+        layout.ATLAS_SITE,  # the atlas pages in one folder, for `snakemake --report`
     default_target: True

@@ -195,3 +195,12 @@ def study_config(config: dict) -> dict:
             out["data"].pop(kind, None)
     return out
 
+
+
+def primary_target(config: dict) -> str:
+    """The study's primary probe target: the first of ``probe.targets`` (the paper's question, singing technique,
+    on VocalSet). The ablation test, the levels table and claim 1 ask it; every table keeps all targets."""
+    targets = config["probe"]["targets"]
+    if not targets:
+        raise ConfigError("config key 'probe.targets': no probe target; list at least one label")
+    return targets[0]["label"]

@@ -47,6 +47,7 @@ from audiosae.frames.stream import FrameStream
 from audiosae.jsonio import to_jsonable
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SparseAutoencoder
+from audiosae.sae.settings import FrameSAESettings
 from audiosae.sae.train import SAEPaths, fit_epochs, make_config, mean_mse_blocks, prepare_stats
 
 SPLITS = ("train", "valid", "test")
@@ -159,14 +160,14 @@ class _Pooler:
 
 
 def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: FrameSAEPaths,
-                    dim: int | str = 2048, arch: str = "topk", pre_bias: bool = False,
-                    unit_norm_decoder: bool = False, auxk: float = 0.0, auxk_k: int = 256, l1: float = 1e-3,
-                    normalize_inputs: bool = False, lr: float = 1e-3, batch_size: int = 4096, epochs: int = 10,
-                    max_frames: int | None = None, shuffle_buffer: int = 65536, patience: int | None = None,
-                    seed: int = 42, pooling: str = "mean", device: torch.device | str = "auto",
-                    progress: bool = True) -> dict:
-    """Train, select, evaluate and write one frame-level SAE on `layer{layer}` of a frame store."""
+                    progress: bool = True, **settings) -> dict:
+    """Train, select, evaluate and write one frame-level SAE on `layer{layer}` of a frame store.
+
+    `settings`: FrameSAESettings fields (``sae.*`` and ``sae.frame.*``; the schema's defaults for those left out)."""
     t0 = time.perf_counter()
+    s = FrameSAESettings(**settings)
+    dim, lr, batch_size, epochs, patience, seed, device = s.dim, s.lr, s.batch_size, s.epochs, s.patience, s.seed, s.device
+    max_frames, shuffle_buffer, pooling = s.max_frames, s.shuffle_buffer, s.pooling
     fixed_mmap_threshold()
     store = Path(store)
     sparsity = float(sparsity)
@@ -186,9 +187,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
             raise ValueError(f"frame store {store} has no {split} frames; the SAE needs train and valid clips "
                              f"(check the manifest's split column)")
     input_dim = int(array.shape[1])
-    cfg = make_config(input_dim, sparsity, dim=dim, arch=arch, pre_bias=pre_bias,
-                      unit_norm_decoder=unit_norm_decoder, auxk=auxk, auxk_k=auxk_k, l1=l1,
-                      normalize_inputs=normalize_inputs, dead_after=train.n_frames, model=model, layer=layer)
+    cfg = make_config(input_dim, sparsity, **s.model_kwargs(), dead_after=train.n_frames, model=model, layer=layer)
     budget = None if max_frames is None else int(max_frames)
     print(f"train_frame_sae: {model} layer {layer} sparsity {sparsity}: input_dim {input_dim}, n_latents "
           f"{cfg.n_latents}, k {cfg.k}, arch {cfg.arch}, {train.n_frames:,} train / {valid.n_frames:,} valid "

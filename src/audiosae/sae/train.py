@@ -36,6 +36,7 @@ from audiosae.config import ConfigError
 from audiosae.jsonio import to_jsonable
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SAEConfig, SAEOutput, SparseAutoencoder
+from audiosae.sae.settings import SAESettings
 from audiosae.sae.sizes import k_for, latent_count
 
 SPLITS = ("train", "valid", "test")
@@ -77,18 +78,20 @@ def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> Con
     )
 
 
-def make_config(input_dim: int, sparsity: float, *, dim: int | str = 2048, arch: str = "topk",
-                pre_bias: bool = False, unit_norm_decoder: bool = False, auxk: float = 0.0,
-                auxk_k: int = 256, l1: float = 1e-3, normalize_inputs: bool = False,
-                dead_after: int | None = None, model: str = "?", layer: int = -1) -> SAEConfig:
-    """The SAEConfig for a layer of width `input_dim` at a target sparsity (ConfigError if k = 0)."""
-    n = latent_count(dim, input_dim)
+def make_config(input_dim: int, sparsity: float, *, dead_after: int | None = None, model: str = "?",
+                layer: int = -1, **settings) -> SAEConfig:
+    """The SAEConfig for a layer of width `input_dim` at a target sparsity (ConfigError if k = 0).
+
+    `settings`: SAESettings fields (those that shape the SAE are used; defaults as in the config schema)."""
+    s = SAESettings(**settings)
+    n = latent_count(s.dim, input_dim)
     k = k_for(sparsity, n)
     if k == 0:
         raise zero_k_error(model, layer, sparsity, n)
-    return SAEConfig(input_dim=input_dim, n_latents=n, k=k, arch=arch, pre_bias=pre_bias,
-                     unit_norm_decoder=unit_norm_decoder, auxk=float(auxk), auxk_k=auxk_k, l1=float(l1),
-                     normalize_inputs=normalize_inputs, dead_after=dead_after)
+    m = s.model_kwargs()
+    del m["dim"]
+    return SAEConfig(input_dim=input_dim, n_latents=n, k=k, **{**m, "auxk": float(s.auxk), "l1": float(s.l1)},
+                     dead_after=dead_after)
 
 
 def prepare(sae: SparseAutoencoder, train_x: torch.Tensor) -> None:
@@ -222,13 +225,13 @@ def _publish(src: Path, dst: Path) -> None:
 
 
 def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: SAEPaths,
-              dim: int | str = 2048, arch: str = "topk", pre_bias: bool = False,
-              unit_norm_decoder: bool = False, auxk: float = 0.0, auxk_k: int = 256, l1: float = 1e-3,
-              normalize_inputs: bool = False, lr: float = 1e-3, batch_size: int = 16, epochs: int = 100,
-              patience: int | None = None, seed: int = 42, device: torch.device | str = "auto",
-              chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True) -> dict:
-    """Train, select, evaluate and write one SAE for array `layer{layer}` of `store`; returns metrics.json's dict."""
+              chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True, **settings) -> dict:
+    """Train, select, evaluate and write one SAE for array `layer{layer}` of `store`; returns metrics.json's dict.
+
+    `settings`: SAESettings fields (``sae.*`` of the config; the schema's defaults for those left out)."""
     t0 = time.perf_counter()
+    s = SAESettings(**settings)
+    dim, lr, batch_size, epochs, patience, seed, device = s.dim, s.lr, s.batch_size, s.epochs, s.patience, s.seed, s.device
     store = Path(store)
     array = f"layer{layer}"
     sparsity = float(sparsity)
@@ -244,9 +247,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
             raise ValueError(f"store {store} has no {split} items; the SAE needs train and valid rows "
                              f"(check the manifest's split column)")
     input_dim = train_np.shape[1]
-    cfg = make_config(input_dim, sparsity, dim=dim, arch=arch, pre_bias=pre_bias,
-                      unit_norm_decoder=unit_norm_decoder, auxk=auxk, auxk_k=auxk_k, l1=l1,
-                      normalize_inputs=normalize_inputs, dead_after=len(train_np), model=model, layer=layer)
+    cfg = make_config(input_dim, sparsity, **s.model_kwargs(), dead_after=len(train_np), model=model, layer=layer)
     print(f"train_sae: {model} layer {layer} sparsity {sparsity}: input_dim {input_dim}, "
           f"n_latents {cfg.n_latents}, k {cfg.k}, arch {cfg.arch}, {len(train_np)} train / "
           f"{len(valid_np)} valid items, device {device}", file=sys.stderr)
