@@ -153,7 +153,7 @@ def run_ablation(sae_dirs: dict[str, Path | str], probe_npz: Path | str, manifes
     from audiosae.data.manifest import read_manifest
 
     weight, bias, classes = load_probe_weights(probe_npz)
-    man = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    man = read_manifest(manifest)
     if label not in man.columns:
         raise AtlasError(f"the manifest has no label column {label!r} for the ablation's probe target")
     by_id = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")

@@ -61,7 +61,7 @@ def load_inputs(store, array: str, manifest, attributes, rep: str = ""):
     from audiosae.data.manifest import read_manifest
 
     codes, clip_ids = load_clip_codes(store, array, rep)
-    man = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    man = read_manifest(manifest)
     man = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")
     missing = sorted(set(clip_ids) - set(man.index))
     if missing:
@@ -76,8 +76,9 @@ def load_inputs(store, array: str, manifest, attributes, rep: str = ""):
     gcol = group_column(man.reset_index())
     groups = man[gcol].astype(str).to_numpy() if gcol else None
 
-    table = pd.read_parquet(attributes) if not isinstance(attributes, pd.DataFrame) else attributes
-    table = table.assign(clip_id=table["clip_id"].astype(str)).set_index("clip_id")
+    from audiosae.attributes import read_attributes
+
+    table = read_attributes(attributes)
     lacking = [c for c in clip_ids if c not in table.index]
     if lacking:
         raise AtlasError(f"{attributes}: no attributes for {len(lacking)} clips (e.g. {lacking[0]!r}); "
@@ -121,10 +122,9 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     """
     from audiosae.atlas.clips import read_clip_index
     from audiosae.atlas.page import page_data, render_page
-    import json
 
     from audiosae.atomic import atomic_output
-    from audiosae.jsonio import to_jsonable
+    from audiosae.jsonio import write_json
 
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
@@ -158,7 +158,7 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     with atomic_output(out_dir) as tmp:
         tmp.mkdir(parents=True)
         stats.table.to_csv(tmp / "units.csv", index=False, float_format="%.6g")
-        (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1, ensure_ascii=False) + "\n")
+        write_json(tmp / "summary.json", summary)
         # Media by their path from where the page will be published (its temporary sibling has the same depth).
         rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(out_dir))).as_posix()
         files = dict(zip(media.index, zip(media["audio"], media["image"])))

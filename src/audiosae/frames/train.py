@@ -27,7 +27,6 @@ the end, metrics.json last.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -44,7 +43,8 @@ from audiosae import store as zstore
 from audiosae.frames.store import (Appender, clip_index, frame_split, item_index, layer_array, open_frames,
                                    selected_mask)
 from audiosae.frames.stream import FrameStream
-from audiosae.jsonio import to_jsonable
+from audiosae.atomic import publish
+from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SparseAutoencoder
 from audiosae.sae.settings import FrameSAESettings
@@ -107,13 +107,6 @@ def streamed_stats(stream: FrameStream) -> tuple[torch.Tensor, torch.Tensor]:
     mean_c = total / n
     var = (total_sq / n - mean_c.pow(2)).clamp_min(0)
     return (shift + mean_c).float(), var.sqrt().float()
-
-
-def _publish(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
 
 
 class _Pooler:
@@ -315,11 +308,11 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                     "shuffle_buffer": shuffle_buffer, "patience": patience, "seed": seed, "level": "frame",
                     "pooling": pooling}
         sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
-        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+        write_json(tmp / "metrics.json", metrics, indent=2)
         for name, dst in (("latents.zarr", outputs.latents), ("frame_codes.zarr", outputs.frame_codes),
                           ("sae.safetensors", outputs.weights), ("config.json", outputs.config),
                           ("metrics.json", outputs.metrics)):
-            _publish(tmp / name, Path(dst))
+            publish(tmp / name, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     msg = ", ".join(f"{s} fvu {splits[s]['fvu']:.4g}" for s in SPLITS)

@@ -17,7 +17,6 @@ so a killed job leaves nothing that looks complete.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -33,7 +32,8 @@ from tqdm import tqdm
 
 from audiosae import store as zstore
 from audiosae.config import ConfigError
-from audiosae.jsonio import to_jsonable
+from audiosae.atomic import publish
+from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SAEConfig, SAEOutput, SparseAutoencoder
 from audiosae.sae.settings import SAESettings
@@ -218,12 +218,6 @@ def _read_split(store: Path, array: str, split: str) -> np.ndarray:
     return values
 
 
-def _publish(src: Path, dst: Path) -> None:
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
-
-
 def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: SAEPaths,
               chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True, **settings) -> dict:
     """Train, select, evaluate and write one SAE for array `layer{layer}` of `store`; returns metrics.json's dict.
@@ -300,12 +294,12 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
         training = {"model": model, "layer": layer, "sparsity": sparsity, "store": str(store), "dim": dim,
                     "lr": lr, "batch_size": batch_size, "epochs": epochs, "patience": patience, "seed": seed}
         sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
-        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+        write_json(tmp / "metrics.json", metrics, indent=2)
 
         for name, dst in (("latents.zarr", outputs.latents), ("sae.safetensors", outputs.weights),
                           ("config.json", outputs.config), ("metrics.json", outputs.metrics)):
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
-            _publish(tmp / name, Path(dst))
+            publish(tmp / name, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     splits_msg = ", ".join(f"{s} fvu {splits[s]['fvu']:.4g}" for s in SPLITS)
