@@ -105,9 +105,10 @@ def prepare_stats(sae: SparseAutoencoder, mean: torch.Tensor, std: torch.Tensor)
 
 
 def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
-    """One optimiser step on one batch (in training mode)."""
+    """One optimiser step on one batch (in training mode). The output's `codes` is None where the SAE
+    decodes sparsely (the step needs no [B, n_latents] code matrix)."""
     optimizer.zero_grad(set_to_none=True)
-    out = sae(batch)
+    out = sae(batch, dense_codes=False)
     out.total.backward()
     if sae.cfg.unit_norm_decoder:
         sae.remove_parallel_grad_()
