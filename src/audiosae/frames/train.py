@@ -306,6 +306,8 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
             "frames_trained": result.samples_seen, "train_frames": train.n_frames,
             "train_time_s": round(train_s, 3),
             "frames_per_s": round(result.samples_seen / train_s, 1) if train_s > 0 else None,
+            "step_frames_per_s": (round(result.samples_seen / result.step_time_s, 1)
+                                  if result.step_time_s > 0 else None),
             "batch_size": batch_size, "shuffle_buffer": train.buffer_frames, "peak_rss_mb": round(peak_mb, 1),
             "wall_time_s": round(time.perf_counter() - t0, 3), "history": result.history, "splits": splits,
         }

@@ -67,6 +67,8 @@ class FitResult:
     best_valid_mse: float = math.inf
     epochs_run: int = 0
     samples_seen: int = 0
+    step_time_s: float = 0.0
+    """Wall time in the epochs' batch loops (data and steps), the valid passes excluded."""
 
 
 def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> ConfigError:
@@ -175,6 +177,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
         sae.train()
         sq = None  # summed on device: no sync per step
         numel = 0
+        t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
             out = train_step(sae, optimizer, batch)
             term = out.mse.detach().double() * batch.numel()
@@ -183,7 +186,8 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
             result.samples_seen += batch.shape[0]
             if max_samples is not None and result.samples_seen >= max_samples:
                 break
-        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan
+        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan  # (waits for the device)
+        result.step_time_s += time.perf_counter() - t_epoch
         valid = valid_mse()
         result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid})
         result.epochs_run = epoch
