@@ -125,3 +125,34 @@ def test_a_read_error_in_the_reader_thread_reaches_the_consumer(tmp_path, monkey
     with pytest.raises(OSError, match="unreadable"):
         list(stream.epoch(0))
     assert not any(t.name == "FrameStream-prefetch" for t in threading.enumerate())
+
+
+def test_pinned_ring_hands_the_stream_s_batches_to_the_device(tmp_path):
+    """The CUDA path's ring of host buffers, run on CPU (plain memory, nothing to wait for)."""
+    import torch
+
+    from audiosae.frames.train import _PinnedBatches
+
+    _store(tmp_path / "s.zarr", [40, 40, 40], ["train"] * 3, chunk=8)
+    ring = _PinnedBatches(8, 6, torch.device("cpu"), depth=2)
+    plain = list(FrameStream(tmp_path / "s.zarr", 0, ["train"], 8, 16, seed=2).epoch(0))
+    stream = FrameStream(tmp_path / "s.zarr", 0, ["train"], 8, 16, seed=2, batch_out=ring.out)
+    moved = [ring.to_device(b).clone() for b in stream.epoch(0)]
+    assert len(moved) == len(plain)
+    assert all(np.array_equal(m.numpy(), p) for m, p in zip(moved, plain))
+
+
+def test_streamed_statistics_equal_float64_statistics(tmp_path):
+    import torch
+
+    from audiosae.frames.train import streamed_stats
+
+    data, first, ends = _store(tmp_path / "s.zarr", [37, 50, 29, 61], ["train", "valid", "train", "train"], chunk=16)
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="r+")
+    root["layer0"][:] = (data.astype(np.float64) * 30 + 500).astype(np.float16)  # far from zero
+    x = np.concatenate([np.asarray(root["layer0"][a:b], np.float64) for a, b, s in
+                        zip(first, ends, [1, 0, 1, 1]) if s])
+    mean, std = streamed_stats(FrameStream(tmp_path / "s.zarr", 0, ["train"], 8, 16, seed=0))
+    np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(std.numpy(), x.std(0), rtol=1e-5)
+    assert mean.dtype == std.dtype == torch.float32
