@@ -46,6 +46,9 @@ from audiosae.sae.model import SparseAutoencoder  # noqa: E402
 from audiosae.sae.train import fit, make_config  # noqa: E402
 
 
+FUSED = True  # set in main: whether torch has a fused Adam for the device
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -63,7 +66,8 @@ class Reference:
         w_dec = (torch.rand(n, d, generator=g) * 2 - 1).mul_(1 / n ** 0.5).to(device)
         # sparse: the [n, d] table embedding_bag gathers from; dense: nn.Linear's [d, n] weight
         self.w_dec = (w_dec if sparse else w_dec.t().contiguous()).requires_grad_()
-        self.opt = torch.optim.Adam([self.w_enc, self.b_enc, self.w_dec], lr=1e-3)
+        # the optimiser the project uses (fused Adam where torch has it), so the ratios measure the step
+        self.opt = torch.optim.Adam([self.w_enc, self.b_enc, self.w_dec], lr=1e-3, fused=FUSED)
 
     def step(self, x: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
@@ -107,13 +111,13 @@ def clip_project(x: torch.Tensor, valid: torch.Tensor, args, device: torch.devic
     return r.samples_seen / r.step_time_s
 
 
-def adam_alone(d: int, n: int, device: torch.device, steps: int = 20) -> float:
+def adam_alone(d: int, n: int, device: torch.device, fused: bool, steps: int = 10) -> float:
     """Seconds per Adam update of an SAE's parameters (2 n d + n), the gradients already there."""
     params = [torch.zeros(n, d, device=device, requires_grad=True), torch.zeros(n, device=device, requires_grad=True),
               torch.zeros(d, n, device=device, requires_grad=True)]
     for p in params:
         p.grad = torch.randn_like(p)
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = torch.optim.Adam(params, lr=1e-3, fused=fused)
     opt.step()
     sync(device)
     t0 = time.perf_counter()
@@ -200,6 +204,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    global FUSED
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        FUSED = False
     k = make_config(args.width, args.sparsity, dim=args.latents).k
     if args.budget > 0.7 * args.frames * 0.95:
         raise SystemExit(f"--budget {args.budget} exceeds the store's train frames (70 % of --frames {args.frames})")
@@ -235,7 +244,8 @@ def main(argv=None) -> int:
         keep("clip_dense", time_reference(clip_x, args.clip_batch, k, args.latents, False, device))
         keep("clip_sparse", time_reference(clip_x, args.clip_batch, k, args.latents, True, device))
     top = {name: max(v) for name, v in best.items()}
-    adam_s = adam_alone(args.width, args.latents, device)
+    adam_s = adam_alone(args.width, args.latents, device, FUSED)
+    adam_plain_s = adam_alone(args.width, args.latents, device, False)
     clip_step_s = args.clip_batch / top["clip_project"]
 
     result = {
@@ -257,6 +267,8 @@ def main(argv=None) -> int:
         "clip_reference_sparse_samples_per_s": round(top["clip_sparse"], 1),
         "clip_step_ms": round(clip_step_s * 1e3, 3),
         "adam_update_ms": round(adam_s * 1e3, 3),
+        "adam_fused": FUSED,
+        "adam_unfused_update_ms": round(adam_plain_s * 1e3, 3),
         "adam_share_of_clip_step": round(adam_s / clip_step_s, 3),
         "machine": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "gpu": (torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -287,6 +299,8 @@ def main(argv=None) -> int:
         "",
         f"## Frame SAE (batch {args.batch_size}, {args.budget:,} frames per measurement)",
         "",
+        f"Every path uses {'fused' if FUSED else 'unfused'} Adam (the project's optimiser).",
+        "",
         "| path | frames/s | project / this |",
         "| --- | ---: | ---: |",
         f"| project: train_frame_sae epoch loop (Zarr float16 chunks, shuffle buffer, step) | "
@@ -306,7 +320,8 @@ def main(argv=None) -> int:
         "",
         f"A project step takes {r['clip_step_ms']} ms, of which the Adam update of the "
         f"{2 * args.width * args.latents + args.latents:,} parameters alone takes {r['adam_update_ms']} ms "
-        f"({100 * r['adam_share_of_clip_step']:.0f} %): at this batch size the step is bound by passes over the "
+        f"({100 * r['adam_share_of_clip_step']:.0f} %; {'fused' if FUSED else 'unfused'} Adam, the unfused one "
+        f"takes {r['adam_unfused_update_ms']} ms): at this batch size the step is bound by passes over the "
         f"weights (Adam's moments, the dense weight gradients), not by the batch's arithmetic.",
         "",
         f"GPU: {r['gpu']}.",

@@ -106,6 +106,21 @@ def prepare_stats(sae: SparseAutoencoder, mean: torch.Tensor, std: torch.Tensor)
     sae.init_pre_bias(sae.normalize(torch.as_tensor(mean, dtype=torch.float32)))
 
 
+def make_optimizer(sae: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
+    """Adam over the SAE's parameters, fused (one pass over each tensor per step) where torch has it.
+
+    The fused kernel computes Adam's update in one loop instead of about ten
+    whole-tensor operations; measured on this project's CPU it updates a
+    768 x 2048 SAE about 6x faster, which is most of a batch-16 clip step. Same
+    formula, different float rounding (float noise); deterministic run to run.
+    """
+    params = list(sae.parameters())
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.Adam(params, lr=lr)
+
+
 def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
     """One optimiser step on one batch (in training mode). The output's `codes` is None where the SAE
     decodes sparsely (the step needs no [B, n_latents] code matrix)."""
@@ -168,7 +183,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
     valid MSE (None: run every epoch). `max_samples`: stop once that many training
     vectors have been seen (the epoch in progress ends there and is evaluated).
     """
-    optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+    optimizer = make_optimizer(sae, lr)
     result = FitResult()
     best_state = None
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
