@@ -91,22 +91,62 @@ def fixed_mmap_threshold(nbytes: int = 128 * 1024) -> bool:
 
 
 def streamed_stats(stream: FrameStream) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and (population) std of the stream's frames, accumulated in float64 about a shift."""
+    """Per-dimension mean and (population) std of the stream's frames, accumulated in float64 about a shift.
+
+    The chunks stay float32 (the frames are float16 in the store, exact in float32); only
+    the per-chunk sums are float64, so no float64 copy of a chunk is made.
+    """
     shift = total = total_sq = None
     n = 0
     for block in stream.sequential():
-        x = torch.from_numpy(block).double()
+        x = torch.from_numpy(block)
         if shift is None:
-            shift = x.mean(0)
-            total = torch.zeros_like(shift)
-            total_sq = torch.zeros_like(shift)
+            shift = x.mean(0, dtype=torch.float64).float()
+            total = torch.zeros(x.shape[1], dtype=torch.float64)
+            total_sq = torch.zeros(x.shape[1], dtype=torch.float64)
         c = x - shift
-        total += c.sum(0)
-        total_sq += c.pow(2).sum(0)
+        total += c.sum(0, dtype=torch.float64)
+        total_sq += c.mul_(c).sum(0, dtype=torch.float64)
         n += x.shape[0]
     mean_c = total / n
     var = (total_sq / n - mean_c.pow(2)).clamp_min(0)
-    return (shift + mean_c).float(), var.sqrt().float()
+    return (shift.double() + mean_c).float(), var.sqrt().float()
+
+
+class _PinnedBatches:
+    """Pinned host buffers the stream gathers batches into, for asynchronous copies to a GPU.
+
+    A ring of `depth` buffers; before a buffer is reused, the copy that last read it
+    has finished (a CUDA event), so the host may run ahead of the device by depth - 1
+    batches. On a CPU device (the logic tests) the buffers are ordinary memory and
+    there is nothing to wait for.
+    """
+
+    def __init__(self, batch: int, width: int, device: torch.device, depth: int = 3):
+        pin = device.type == "cuda"
+        self.device = device
+        self.host = [torch.empty((batch, width), dtype=torch.float32, pin_memory=pin) for _ in range(depth)]
+        self.events: list = [None] * depth
+        self.i = 0
+
+    def out(self, n: int) -> np.ndarray:
+        """The next buffer's first n rows as a numpy view (the stream's `batch_out`)."""
+        self.i = (self.i + 1) % len(self.host)
+        if self.events[self.i] is not None:
+            self.events[self.i].synchronize()
+        return self.host[self.i][:n].numpy()
+
+    def to_device(self, block: np.ndarray) -> torch.Tensor:
+        """The batch on the device; from the ring's own (pinned) tensor when `block` is its last buffer."""
+        src = self.host[self.i][:len(block)]
+        if src.data_ptr() != block.ctypes.data:  # not from `out` (cannot happen in train_frame_sae)
+            src = torch.from_numpy(block)
+        x = src.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+            self.events[self.i] = event
+        return x
 
 
 class _Pooler:
@@ -138,7 +178,7 @@ class _Pooler:
             if a >= b:
                 continue
             part = codes[a - start:b - start]
-            s, m = part.double().sum(0), part.max(0).values
+            s, m = part.sum(0, dtype=torch.float64), part.max(0).values
             if row in self.acc:
                 acc = self.acc[row]
                 acc[0] += s
@@ -173,7 +213,9 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
     array = layer_array(store, layer, model)  # a named error when the store lacks the layer
     clips = clip_index(store)
     items = item_index(store)
-    train = FrameStream(store, layer, ["train"], batch_size, shuffle_buffer, seed, model)
+    pinned = _PinnedBatches(batch_size, int(array.shape[1]), device) if device.type == "cuda" else None
+    train = FrameStream(store, layer, ["train"], batch_size, shuffle_buffer, seed, model,
+                        batch_out=pinned.out if pinned is not None else None)
     valid = FrameStream(store, layer, ["valid"], batch_size, shuffle_buffer, seed, model)
     for split, stream in (("train", train), ("valid", valid)):
         if stream.n_frames == 0:
@@ -195,7 +237,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
 
     def batches(epoch: int):
         for block in train.epoch(epoch):
-            yield torch.from_numpy(block).to(device, non_blocking=True)
+            yield pinned.to_device(block) if pinned is not None else torch.from_numpy(block).to(device)
 
     def valid_mse() -> float:
         return mean_mse_blocks(sae, (torch.from_numpy(b).to(device) for b in valid.sequential()))
@@ -256,8 +298,11 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                 x_n = sae.normalize(x)
                 split_of = frame_split(clips, start, stop)
                 for split in SPLITS:
-                    mask = torch.from_numpy(split_of == split).to(device)
-                    if bool(mask.any()):
+                    in_split = split_of == split
+                    if in_split.all():  # the whole chunk: no masked copies
+                        stats[split].update(x_n, recon_n, codes)
+                    elif in_split.any():
+                        mask = torch.from_numpy(in_split).to(device)
                         stats[split].update(x_n[mask], recon_n[mask], codes[mask])
                 for row, m, mx in pooler.feed(start, codes):
                     pending[row] = (m, mx)
@@ -298,6 +343,8 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
             "frames_trained": result.samples_seen, "train_frames": train.n_frames,
             "train_time_s": round(train_s, 3),
             "frames_per_s": round(result.samples_seen / train_s, 1) if train_s > 0 else None,
+            "step_frames_per_s": (round(result.samples_seen / result.step_time_s, 1)
+                                  if result.step_time_s > 0 else None),
             "batch_size": batch_size, "shuffle_buffer": train.buffer_frames, "peak_rss_mb": round(peak_mb, 1),
             "wall_time_s": round(time.perf_counter() - t0, 3), "history": result.history, "splits": splits,
         }

