@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, write_config
+from conftest import REPO, SNAKEMAKE, import_or_missing, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -181,7 +181,7 @@ def test_second_checkout_takes_embeddings_from_the_output_cache(tmp_path):
 @pytest.mark.parametrize("profile", ["demo", "local", "slurm"])
 def test_profile_dry_run(profile, tmp_path):
     if profile == "slurm":
-        pytest.importorskip("snakemake_executor_plugin_slurm")
+        import_or_missing("snakemake_executor_plugin_slurm", "pip install -e .[slurm] for the SLURM profile")
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n",
            "--profile", str(REPO / "profiles" / profile)]
     if profile != "demo":
