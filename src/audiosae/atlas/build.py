@@ -103,7 +103,7 @@ def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_
           if groups_sorted is not None else np.full(factors.shape[1], np.nan))
     rows = [{"factor": name, "unit": int(match["unit"][j]), "rho": match["rho"][j], "readout_r2": r2[j]}
             for j, name in enumerate(factors.columns)]
-    return {"mcc": match["mcc"], "factors": rows, "readout_r2_mean": float(np.nanmean(r2)) if np.isfinite(r2).any()
+    return {"mcc": match["mcc"], "note": match["note"], "factors": rows, "readout_r2_mean": float(np.nanmean(r2)) if np.isfinite(r2).any()
             else float("nan"), "folds_grouped_by": "group" if groups_sorted is not None else None}
 
 
@@ -152,7 +152,8 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
         summary["truth"] = ground_truth(stats, stats.activations, sets["factors"].iloc[sort].reset_index(drop=True),
                                         g, ridge_folds)
         say(f"ground truth: MCC {summary['truth']['mcc']:.3f}, read-out R² mean "
-            f"{summary['truth']['readout_r2_mean']:.3f}")
+            f"{summary['truth']['readout_r2_mean']:.3f} {summary['truth']['note']}")
+    summary = to_jsonable(summary)  # NaN (a degenerate node's missing match) -> null, for the page's strict JSON
 
     out_dir = Path(out_dir)
     with atomic_output(out_dir) as tmp:

@@ -32,7 +32,7 @@ MCC_COLUMNS = KEYS + ["factors", "mcc", "readout_r2_mean", "delta_mcc"]
 GROUND_TRUTH_COLUMNS = KEYS + ["factor", "matched_unit", "matched_rho", "matched_abs_rho", "readout_r2"]
 ABLATION_COLUMNS = KEYS + ["target", "m", "class", "n_test", "latents", "selection_auroc_mean", "recall", "drop_class",
                            "drop_others", "control_drop_class", "control_drop_others", "specificity",
-                           "control_specificity"]
+                           "control_specificity", "note"]
 MAJORITY = 0.75  # share of (node, sparsity) pairs that must agree for "supported", as for claim 3
 
 
