@@ -44,7 +44,7 @@ wildcard_constraints:
     model="|".join(MODELS),
     layer=r"\d+",
     sparsity=r"\d+(\.\d+)?",
-    rep=r"original|f?sae\d+(\.\d+)?",
+    rep=r"original|f?sae\d+(\.\d+)?|ext-[A-Za-z0-9][A-Za-z0-9_]*",  # ext-<name>: sae.external (issue 20)
 
 include: "rules/data.smk"
 include: "rules/embeddings.smk"
@@ -54,10 +54,12 @@ include: "rules/probe.smk"
 include: "rules/disentangle.smk"
 include: "rules/atlas.smk"
 include: "rules/report.smk"
+include: "rules/interop.smk"
 
 
 rule all:
     input:
         "results/report.html",
         "results/atlas_site",  # the atlas pages in one folder, for `snakemake --report`
+        sae_exports,  # every trained SAE in SAELens's format with a model card (rules/interop.smk)
     default_target: True

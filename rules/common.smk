@@ -9,6 +9,7 @@ from audiosae.config import ConfigError
 from audiosae.data.corpus import corpus_params
 from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
+from audiosae.interop.external import external_reps
 
 
 MODELS = config["models"]
@@ -22,7 +23,7 @@ FRAME_SPARSITIES = [s for s in SPARSITIES if config["sae"]["frame"]["sparsities"
                     or float(s) in config["sae"]["frame"]["sparsities"]]
 FRAME_REPS = [f"fsae{s}" for s in FRAME_SPARSITIES] if FRAME_LEVEL else []
 # Every representation name of the study; a node's own list is reps_of(model, layer).
-REPS = ["original"] + CLIP_REPS + FRAME_REPS
+REPS = ["original"] + CLIP_REPS + FRAME_REPS + [f"ext-{e['name']}" for e in config["sae"]["external"]]
 CORPUS = config["data"]["corpus"]
 SYNTHETIC = CORPUS == "synthetic"
 TARGETS = [t["label"] for t in config["probe"]["targets"]]  # probe targets, in config order
@@ -117,6 +118,8 @@ def get_rep_store(wildcards):
     """The store that holds representation `rep` of (model, layer): original, sae<s> (clip) or fsae<s> (frame)."""
     if wildcards.rep == "original":
         return f"results/embeddings/{wildcards.model}.zarr"
+    if wildcards.rep.startswith("ext-"):  # an SAE trained elsewhere (sae.external, rules/interop.smk)
+        return f"results/ext/{wildcards.model}/layer{wildcards.layer}/{wildcards.rep[len('ext-'):]}/latents.zarr"
     level, s = ("fsae", wildcards.rep[len("fsae"):]) if wildcards.rep.startswith("fsae") else ("sae", wildcards.rep[len("sae"):])
     return f"results/{level}/{wildcards.model}/layer{wildcards.layer}/sparsity{s}/latents.zarr"
 
@@ -152,7 +155,7 @@ def frame_nodes():
 def reps_of(model, layer):
     """Representations of one node: original, the clip SAEs, and the frame SAEs where the layer has frames."""
     frame = FRAME_REPS if FRAME_LEVEL and is_frame_layer(model, layer) else []
-    return ["original"] + CLIP_REPS + frame
+    return ["original"] + CLIP_REPS + frame + external_reps(config, model, layer)
 
 
 def node_reps():
@@ -165,7 +168,7 @@ def sae_dirs(wildcards=None):
 
 
 def sae_metrics(wildcards=None):
-    return [f"{d}/metrics.json" for d in sae_dirs()]
+    return [f"{d}/metrics.json" for d in sae_dirs() + external_dirs()]
 
 
 def probe_results(wildcards=None):

@@ -54,7 +54,7 @@ class ReportInputError(ValueError):
 # ---------------------------------------------------------------- helpers
 
 
-LEVELS = ("original", "clip", "frame")
+LEVELS = ("original", "clip", "frame", "ext")  # ext: an SAE trained elsewhere (sae.external, rep ext-<name>)
 _PREFIX = {"clip": "sae", "frame": "fsae"}
 
 
@@ -62,6 +62,8 @@ def rep_level(rep: str) -> str:
     """Level of a representation name: 'original', 'clip' (sae<s>) or 'frame' (fsae<s>)."""
     if rep == ORIGINAL:
         return ORIGINAL
+    if rep.startswith("ext-") and len(rep) > 4:
+        return "ext"
     for level, prefix in (("frame", "fsae"), ("clip", "sae")):
         if rep.startswith(prefix):
             try:
@@ -75,7 +77,7 @@ def rep_level(rep: str) -> str:
 def rep_sparsity(rep: str) -> float:
     """Sparsity of a representation name: NaN for 'original', 0.9 for 'sae0.9' and 'fsae0.9'."""
     level = rep_level(rep)
-    return math.nan if level == ORIGINAL else float(rep[len(_PREFIX[level]):])
+    return math.nan if level in (ORIGINAL, "ext") else float(rep[len(_PREFIX[level]):])
 
 
 def sae_rep(sparsity, level: str = "clip") -> str:
@@ -204,8 +206,8 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
         row = {
             "model": d["model"],
             "layer": int(d["layer"]),
-            "rep": sae_rep(d["sparsity"], d.get("level", "clip")),
-            "sparsity": float(d["sparsity"]),
+            "rep": d["rep"] if str(d.get("rep", "")).startswith("ext-") else sae_rep(d["sparsity"], d.get("level", "clip")),
+            "sparsity": _num(d["sparsity"]),  # null for an external SAE (no target sparsity)
             "k": None if d["k"] is None else int(d["k"]),  # relu_l1 SAEs have no fixed k
             "n_latents": int(d["n_latents"]),
             "input_dim": int(d["input_dim"]),

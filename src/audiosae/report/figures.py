@@ -44,6 +44,8 @@ def rep_label(rep: str) -> str:
     level = rep_level(rep)
     if level == ORIGINAL:
         return "original"
+    if level == "ext":
+        return rep  # ext-<name>: an SAE trained elsewhere
     return f"{'frame ' if level == 'frame' else ''}SAE {rep_sparsity(rep):g}"
 
 
