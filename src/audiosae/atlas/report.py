@@ -45,6 +45,8 @@ def rep_parts(rep: str) -> tuple[str, float]:
     """(level, sparsity) of a rep name: original -> ("original", NaN), sae0.9 -> ("clip", 0.9), fsae0.9 -> ("frame", 0.9)."""
     if rep == ORIGINAL:
         return "original", math.nan
+    if rep.startswith("ext-") and len(rep) > 4:  # an SAE trained elsewhere (sae.external): no target sparsity
+        return "ext", math.nan
     for prefix, level in (("fsae", "frame"), ("sae", "clip")):
         if rep.startswith(prefix):
             try:
@@ -63,7 +65,7 @@ def _order(df: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
         return df
     models = list(dict.fromkeys(df["model"]))
     key = df.assign(_m=df["model"].map({m: i for i, m in enumerate(models)}),
-                    _l=df["level"].map({"original": 0, "clip": 1, "frame": 2}), _s=df["sparsity"].fillna(-1.0))
+                    _l=df["level"].map({"original": 0, "clip": 1, "frame": 2, "ext": 3}), _s=df["sparsity"].fillna(-1.0))
     return key.sort_values(["_m", "layer", "_l", "_s", *extra], kind="stable").drop(
         columns=["_m", "_l", "_s"]).reset_index(drop=True)
 

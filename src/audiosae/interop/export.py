@@ -124,7 +124,7 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
     lines = [
         f"# audiosae SAE `{rep}`: {model} layer {layer}",
         "",
-        f"A {sae_config['arch']} sparse autoencoder trained by [audiosae] on hidden state {layer} of "
+        f"A {sae_config['arch']} sparse autoencoder trained by audiosae (a Snakemake workflow) on hidden state {layer} of "
         f"`{model_id}`, exported in SAELens's disk format (`cfg.json` + `sae_weights.safetensors`).",
         "",
         "## What it models",
@@ -190,7 +190,6 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
         "Or analyse this export as an external SAE of another study "
         f"(`sae.external: [{{name: ..., model: {model}, layer: {layer}, format: saelens, path: path/to/export, "
         f"level: {level}}}]`, see docs/interop.md).", "",
-        "[audiosae]: https://github.com/ (Snakemake workflow: sparse autoencoders for audio foundation models)", "",
     ]
     return "\n".join(lines)
 
