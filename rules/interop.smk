@@ -5,39 +5,7 @@
 # results/ext/{model}/layer{layer}/{name}/latents.zarr, the layout our SAEs write, so
 # the probe, disentangle, atlas and report stages analyse it as rep ext-<name>.
 
-from audiosae.interop.external import external_of
-
-
-def external_dirs(wildcards=None):
-    """results/ext/<model>/layer<L>/<name> of every sae.external entry."""
-    return [f"results/ext/{e['model']}/layer{e['layer']}/{e['name']}" for e in config["sae"]["external"]]
-
-
-def get_external(wildcards):
-    return external_of(config, f"ext-{wildcards.name}")
-
-
-def get_external_store(wildcards):
-    """What the external SAE encodes: the embeddings store (clip level) or the frame store (frame level)."""
-    if get_external(wildcards)["level"] == "frame":
-        return f"results/frames/{wildcards.model}.zarr"
-    return f"results/embeddings/{wildcards.model}.zarr"
-
-
-def sae_exports(wildcards=None):
-    """The export/ folder of every SAE trained in this study."""
-    return [f"{d}/export" for d in sae_dirs()]
-
-
-def get_export_inputs(wildcards):
-    """An SAE's own files, its probes (every target) and its atlas summary: what its model card reports."""
-    base = f"results/{wildcards.kind}/{wildcards.model}/layer{wildcards.layer}/sparsity{wildcards.sparsity}"
-    rep = f"{wildcards.kind}{wildcards.sparsity}"
-    out = {"weights": f"{base}/sae.safetensors", "config": f"{base}/config.json", "metrics": f"{base}/metrics.json",
-           "probes": [f"results/probe/{t}/{wildcards.model}/layer{wildcards.layer}/{rep}.json" for t in TARGETS]}
-    if "atlas" in REPORT_SECTIONS:
-        out["atlas"] = f"results/atlas/{wildcards.model}/layer{wildcards.layer}/{rep}"
-    return out
+# Input functions: rules/common.smk (interop stage).
 
 
 rule external_latents:
