@@ -248,3 +248,38 @@ def test_config_reads_external_files_before_any_job(tmp_path):
                                              "path": str(tmp_path / "sp"), **entry}]})
         with pytest.raises(ConfigError, match=pattern):
             validate(cfg)
+
+
+# ---------------------------------------------------------------- frame level
+
+
+def test_frame_level_external_sae_pools_like_our_frame_saes(tmp_path):
+    """A frame SAE of ours, written in sparsify's layout and read back at the frame level, gives the latents.zarr
+    (codes = mean over each crop's frames, codes_max) that train_frame_sae wrote."""
+    from audiosae.frames.extract import extract_frames
+    from audiosae.frames.train import FrameSAEPaths, train_frame_sae
+    from tiny_models import write_corpus
+
+    global D
+    manifest = write_corpus(tmp_path, n_clips=6)
+    frames = tmp_path / "crepe.zarr"
+    extract_frames(manifest, frames, {"source": "crepe", "capacity": "tiny", "hop_ms": 20, "layers": [6]},
+                   name="crepe", layers=[6], weights_dir=None, chunk_frames=32, device="cpu", root=tmp_path,
+                   progress=False, crop_seconds=1.0, train_crops=2, crop_seed=42)
+    ours = FrameSAEPaths.in_dir(tmp_path / "fsae")
+    train_frame_sae(frames, model="crepe", layer=6, sparsity=0.9, outputs=ours, dim="x2", batch_size=32, epochs=2,
+                    shuffle_buffer=64, normalize_inputs=True, pre_bias=True, device="cpu", progress=False)
+    sae = SparseAutoencoder.load(ours.weights)
+    saved, D = D, sae.cfg.input_dim
+    try:
+        write_sparsify(sae, tmp_path / "sp")
+    finally:
+        D = saved
+    ext = read_external("sparsify", tmp_path / "sp", d_in=sae.cfg.input_dim)
+    metrics = write_external(ext, frames, tmp_path / "ext", model="crepe", layer=6, name="sp", fmt="sparsify",
+                             path=tmp_path / "sp", level="frame", pooling="mean", progress=False)
+    for array in ("codes", "codes_max"):
+        np.testing.assert_allclose(zstore.read_array(tmp_path / "ext/latents.zarr", array),
+                                   zstore.read_array(ours.latents, array), rtol=1e-5, atol=1e-5)
+    assert zstore.read_index(tmp_path / "ext/latents.zarr").equals(zstore.read_index(ours.latents))
+    assert metrics["level"] == "frame" and metrics["splits"]["test"]["l0"] == sae.cfg.k
