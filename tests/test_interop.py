@@ -283,3 +283,12 @@ def test_frame_level_external_sae_pools_like_our_frame_saes(tmp_path):
                                    zstore.read_array(ours.latents, array), rtol=1e-5, atol=1e-5)
     assert zstore.read_index(tmp_path / "ext/latents.zarr").equals(zstore.read_index(ours.latents))
     assert metrics["level"] == "frame" and metrics["splits"]["test"]["l0"] == sae.cfg.k
+    # and its export: SAELens encodes the frames as our frame SAE does
+    export = export_sae(ours.weights.parent, model="crepe", layer=6, level="frame", pooling="mean")
+    assert "hidden_states.6" == json.loads((export / "cfg.json").read_text())["metadata"]["hook_name"]
+    sae_lens = pytest.importorskip("sae_lens")
+    from audiosae.frames.store import layer_array
+
+    x = torch.from_numpy(np.asarray(layer_array(frames, 6)[:], dtype=np.float32))
+    with torch.no_grad():
+        assert_same_codes(sae_lens.SAE.load_from_disk(str(export)).encode(x), sae.encode(x))

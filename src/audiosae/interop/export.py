@@ -121,6 +121,8 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
     model_id = model_spec.get("id", model)
     revision = model_spec.get("revision", "main" if model_spec.get("source") == "hf" else "packaged")
     splits = metrics.get("splits", {})
+    pooling_text = ("clip: mean over the frames of each crop" if level == "clip"
+                    else f"frame: every frame (a crop's code for probes: the {pooling} of its frames' codes)")
     lines = [
         f"# audiosae SAE `{rep}`: {model} layer {layer}",
         "",
@@ -133,7 +135,7 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
         f"| model | `{model_id}` (audiosae name `{model}`, source `{model_spec.get('source', '?')}`) |",
         f"| revision | `{revision}` |",
         f"| layer | hidden state {layer} (`{cfg['metadata']['hook_name']}`) |",
-        f"| pooling | {'clip: mean over the frames of each crop' if level == 'clip' else f'frame: every frame (clip codes pooled by {pooling})'} |",
+        f"| pooling | {pooling_text} |",
         f"| corpus | {corpus}; trained on the train split, epoch chosen on the valid split |",
         f"| width | d_in {sae_config['input_dim']}, d_sae {sae_config['n_latents']} |",
         f"| sparsity | {training.get('sparsity')} (k = {sae_config['k']} active codes per "
