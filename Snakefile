@@ -43,8 +43,8 @@ include: "rules/common.smk"
 wildcard_constraints:
     model="|".join(MODELS),
     layer=r"\d+",
-    sparsity=r"\d+(\.\d+)?",
-    rep=r"original|f?sae\d+(\.\d+)?|ext-[A-Za-z0-9][A-Za-z0-9_]*",  # ext-<name>: sae.external (issue 20)
+    sparsity=layout.SPARSITY_PATTERN,
+    rep=layout.REP_PATTERN,
 
 include: "rules/data.smk"
 include: "rules/embeddings.smk"
@@ -59,7 +59,7 @@ include: "rules/interop.smk"
 
 rule all:
     input:
-        "results/report.html",
-        "results/atlas_site",  # the atlas pages in one folder, for `snakemake --report`
+        layout.REPORT_HTML,
+        layout.ATLAS_SITE,  # the atlas pages in one folder, for `snakemake --report`
         sae_exports,  # every trained SAE in SAELens's format with a model card (rules/interop.smk)
     default_target: True

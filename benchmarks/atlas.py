@@ -58,6 +58,7 @@ def make_inputs(root: Path, clips: int, latents: int, k: int, attributes: int, s
     store = root / "latents.zarr"
     write_store(store, {"codes": codes.astype(np.float32)}, index)
     manifest = pd.DataFrame({"clip_id": ids, "path": [f"{i}.wav" for i in ids],
+                             "group": [f"singer{v}" for v in labels["singer"]],
                              **{c: [f"{c}{v}" for v in labels[c]] for c in LABELS}, "split": index["split"],
                              "duration_s": 5.0, "sample_rate": 44100})
     manifest.to_csv(root / "manifest.csv", index=False)
@@ -106,6 +107,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long run at toy sizes (what the tests run)")
+    if "--tiny" in (sys.argv[1:] if argv is None else argv):
+        ap.set_defaults(clips=120, latents=64, attributes=4, loop_units=2, repeats=1)
     args = ap.parse_args(argv)
 
     from audiosae.atlas.build import build_atlas, load_inputs

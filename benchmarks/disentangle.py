@@ -74,11 +74,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="threads for the shared-work fits (BLAS too)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long run at toy sizes (what the tests run)")
+    if "--tiny" in (sys.argv[1:] if argv is None else argv):
+        ap.set_defaults(items=60, codes=64, attributes=3, max_iter=200, cv_folds=2)
     args = ap.parse_args(argv)
 
     from sklearn.preprocessing import StandardScaler
 
-    x, y = make_job(args.items, args.codes, args.attributes)
+    x, y = make_job(args.items, args.codes, args.attributes, k_active=max(1, args.codes // 10))
     res = {"items": args.items, "codes": args.codes, "attributes": args.attributes, "alpha": args.alpha,
            "max_iter": args.max_iter, "cv_folds": args.cv_folds, "threads": args.threads}
     with threadpool_limits(limits=args.threads):

@@ -83,6 +83,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--dtypes", nargs="+", default=["float32"])
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/extract.json"))
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long run at toy sizes (what the tests run)")
+    if "--tiny" in (sys.argv[1:] if argv is None else argv):
+        ap.set_defaults(models=["crepe-tiny"], batch_sizes=[1], clips=1, crop_seconds=0.5)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -112,7 +112,7 @@ def write_wavs(root: Path, n_clips: int, seconds: float) -> Path:
         rel = Path(f"wav/clip{i:03d}.wav")
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(root / rel, wave.astype(np.float32), sr)
-        rows.append({"clip_id": f"clip{i:03d}", "path": str(rel), "singer": f"s{i % 4}", "technique": "straight",
+        rows.append({"clip_id": f"clip{i:03d}", "path": str(rel), "group": f"s{i % 4}", "singer": f"s{i % 4}", "technique": "straight",
                      "split": ["train", "train", "valid", "test"][i % 4], "duration_s": seconds, "sample_rate": sr})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     return root / "manifest.csv"
@@ -192,6 +192,10 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--out", type=Path, default=REPO / "results/benchmarks")
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long run at toy sizes (what the tests run)")
+    if "--tiny" in (sys.argv[1:] if argv is None else argv):
+        ap.set_defaults(n=2000, clip_frames=100, width=32, dim="64", batch_size=256, buffer=512, clips=2,
+                        seconds=2.0)
     args = ap.parse_args(argv)
     if args.dim.isdigit():
         args.dim = int(args.dim)

@@ -46,7 +46,7 @@ def synth_corpus(n_singers: int, seed: int) -> list[np.ndarray]:
         singer = S.make_singer(name, seed)
         for technique in TECHNIQUES:
             rng = np.random.default_rng([seed, si, TECHNIQUES.index(technique)])
-            context, vowel = S.clip_plan(si, technique, 0)
+            context, vowel = S.clip_plan(name, technique, 0)
             wave, _ = S.synthesize_clip(singer, technique, context, vowel, rng.uniform(2.5, 4.0), rng)
             waves.append(resample(wave, S.SR, 16000))
     return waves
@@ -74,7 +74,7 @@ def new_sae(input_dim: int, sparsity: float, dim: str, seed: int, stats_from: to
     return sae, torch.optim.Adam(sae.parameters(), lr=1e-3)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--singers", type=int, default=6, help="clips = singers x 10 techniques (default 60)")
     ap.add_argument("--epochs", type=int, default=5)
@@ -87,7 +87,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
-    args = ap.parse_args()
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long run at toy sizes (what the tests run)")
+    if "--tiny" in (sys.argv[1:] if argv is None else argv):
+        ap.set_defaults(singers=1, epochs=1, sparsities=[0.9], crop_seconds=0.5)
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()

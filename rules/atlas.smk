@@ -3,6 +3,8 @@
 # (index.html), whose audio players and spectrograms name the files written once
 # per clip by atlas_clips (results/atlas/clips/) by relative path.
 
+include: "inputs/atlas.smk"
+
 
 localrules:
     atlas_report,  # tables and figures from the atlas's small summaries: seconds, on the submitting host
@@ -11,10 +13,10 @@ localrules:
 
 rule atlas_clips:
     input:
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
         corpus=get_corpus_root(),
     output:
-        directory("results/atlas/clips"),
+        directory(layout.ATLAS_CLIPS),
     params:
         audio=get_audio_params,
     threads: 4  # Vorbis encoding releases the GIL; threads share the clips
@@ -35,12 +37,12 @@ rule atlas_clips:
 rule atlas:
     input:
         store=get_atlas_store,
-        manifest="results/data/manifest.csv",
-        attributes="results/data/attributes.parquet",
-        clips="results/atlas/clips",
+        manifest=layout.MANIFEST,
+        attributes=layout.ATTRIBUTES,
+        clips=layout.ATLAS_CLIPS,
         frames=get_atlas_frames,  # frame SAEs: frame store and weights, for activation traces
     output:
-        directory("results/atlas/{model}/layer{layer}/{rep}"),
+        directory(layout.ATLAS),
     params:
         array=get_rep_array,
         rank_array=get_atlas_rank_array,
@@ -60,18 +62,19 @@ rule atlas:
 
 
 # Does zeroing a class's top latents remove that class? Per node, every clip-level SAE: decode the test clips'
-# codes with and without the ablation and classify with the original layer's probe (audiosae.atlas.ablation).
+# codes with and without the ablation and classify with the original layer's probe of the study's primary
+# target (audiosae.config.primary_target; audiosae.atlas.ablation).
 rule ablation:
     input:
-        unpack(get_ablation_saes),
-        probe_json=f"results/probe/{ABLATION_TARGET}/{{model}}/layer{{layer}}/original.json",
-        probe_npz=f"results/probe/{ABLATION_TARGET}/{{model}}/layer{{layer}}/original.npz",
-        manifest="results/data/manifest.csv",
+        saes=get_ablation_saes,
+        probe_json=lambda w: layout.probe_path(PRIMARY_TARGET, w.model, w.layer, Rep(), "json"),
+        probe_npz=lambda w: layout.probe_path(PRIMARY_TARGET, w.model, w.layer, Rep(), "npz"),
+        manifest=layout.MANIFEST,
     output:
-        "results/ablation/{model}/layer{layer}.json",
+        layout.ABLATION,
     params:
-        reps=CLIP_REPS,
-        target=ABLATION_TARGET,
+        sae_dirs=get_ablation_sae_dirs,  # {rep: folder}: each SAE named, not paired with a rep by position
+        target=PRIMARY_TARGET,
         m=config["atlas"]["ablation_m"],
         draws=config["atlas"]["ablation_draws"],
         seed=config["atlas"]["seed"],
@@ -94,10 +97,10 @@ rule ablation:
 rule atlas_site:
     input:
         atlas=atlas_dirs,
-        clips="results/atlas/clips",
+        clips=layout.ATLAS_CLIPS,
     output:
         report(
-            directory("results/atlas_site"),
+            directory(layout.ATLAS_SITE),
             htmlindex="index.html",
             caption="../report/atlas.rst",
             category="Atlas",

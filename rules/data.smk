@@ -2,6 +2,8 @@
 # table or folder tree), the manifest of its clips with their splits, and the eGeMAPS
 # attributes of every clip. A table or folder corpus is checked when the Snakefile loads.
 
+include: "inputs/data.smk"
+
 
 localrules:
     download_vocalset,
@@ -49,7 +51,7 @@ rule manifest:
     input:
         corpus=get_corpus_root(),
     output:
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
         skipped="results/data/skipped.csv",
     params:
         corpus=get_corpus_params(),
@@ -66,10 +68,10 @@ rule manifest:
 
 rule attributes:
     input:
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
         synthetic=get_synthetic_corpus(),
     output:
-        "results/data/attributes.parquet",
+        layout.ATTRIBUTES,
     params:
         crop_seconds=config["audio"]["crop_seconds"],
         attributes_on=config["audio"]["attributes_on"],

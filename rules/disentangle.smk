@@ -6,11 +6,11 @@
 rule disentangle:
     input:
         store=get_rep_store,
-        attributes="results/data/attributes.parquet",
-        manifest="results/data/manifest.csv",
+        attributes=layout.ATTRIBUTES,
+        manifest=layout.MANIFEST,
     output:
-        json="results/disentangle/{model}/layer{layer}/{rep}.json",
-        npz="results/disentangle/{model}/layer{layer}/{rep}.npz",
+        json=f"{layout.DISENTANGLE}.json",
+        npz=f"{layout.DISENTANGLE}.npz",
     params:
         array=get_rep_array,
         alpha=config["disentangle"]["alpha"],

@@ -3,6 +3,8 @@
 # Hugging Face weights are fetched once by download_model (the only rule here
 # that uses the network, so a local rule); extraction loads them offline.
 
+include: "inputs/embeddings.smk"
+
 
 # A checkpoint: `layers: all` (or a negative index) on a Hugging Face model is
 # resolved against the depth in the downloaded config.json, so the DAG is
@@ -25,10 +27,10 @@ checkpoint download_model:
 
 rule extract_embeddings:
     input:
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
         weights=get_model_weights,
     output:
-        directory("results/embeddings/{model}.zarr"),
+        directory(layout.EMBEDDINGS),
     params:
         model=get_model_params,
         audio=get_audio_params,

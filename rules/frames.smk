@@ -5,13 +5,15 @@
 # true f0 on the synthetic corpus). Frame SAEs' latents.zarr has the embedding
 # store's rows, so probe, disentangle and the atlas read them through get_rep_store.
 
+include: "inputs/frames.smk"
+
 
 rule extract_frames:
     input:
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
         weights=get_model_weights,
     output:
-        directory("results/frames/{model}.zarr"),
+        directory(layout.FRAMES),
     params:
         model=get_model_params,
         layers=get_frame_layers,
@@ -37,13 +39,13 @@ rule extract_frames:
 
 rule train_frame_sae:
     input:
-        store="results/frames/{model}.zarr",
+        store=layout.FRAMES,
     output:
-        weights="results/fsae/{model}/layer{layer}/sparsity{sparsity}/sae.safetensors",
-        config="results/fsae/{model}/layer{layer}/sparsity{sparsity}/config.json",
-        metrics="results/fsae/{model}/layer{layer}/sparsity{sparsity}/metrics.json",
-        latents=directory("results/fsae/{model}/layer{layer}/sparsity{sparsity}/latents.zarr"),
-        frame_codes=directory("results/fsae/{model}/layer{layer}/sparsity{sparsity}/frame_codes.zarr"),
+        weights=f"{layout.SAE_DIR['frame']}/sae.safetensors",
+        config=f"{layout.SAE_DIR['frame']}/config.json",
+        metrics=f"{layout.SAE_DIR['frame']}/metrics.json",
+        latents=directory(f"{layout.SAE_DIR['frame']}/latents.zarr"),
+        frame_codes=directory(f"{layout.SAE_DIR['frame']}/frame_codes.zarr"),
     params:
         sae=get_frame_sae_params,
     resources:
@@ -64,10 +66,10 @@ rule train_frame_sae:
 
 rule frame_llds:
     input:
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
         corpus=get_corpus_root(),
     output:
-        directory("results/data/frame_llds.zarr"),
+        directory(layout.FRAME_LLDS),
     params:
         splits=["test"],
     threads: 8
@@ -88,12 +90,12 @@ rule frame_llds:
 rule frame_acoustics:
     input:
         frames=get_frame_rep_input,
-        llds="results/data/frame_llds.zarr",
-        manifest="results/data/manifest.csv",
+        llds=layout.FRAME_LLDS,
+        manifest=layout.MANIFEST,
         corpus=get_corpus_root(),
     output:
-        json="results/frame_acoustics/{model}/layer{layer}/{rep}.json",
-        npz="results/frame_acoustics/{model}/layer{layer}/{rep}.npz",
+        json=f"{layout.FRAME_ACOUSTICS}.json",
+        npz=f"{layout.FRAME_ACOUSTICS}.npz",
     params:
         max_frames=config["frames"]["acoustics_max_frames"],
         seed=config["frames"]["acoustics_seed"],
@@ -120,6 +122,8 @@ if "frames" in REPORT_SECTIONS:
             acoustics=frame_acoustics_results,
             core=section_tables("core", "csv"),
             atlas=section_tables("atlas", "csv") if "atlas" in REPORT_SECTIONS else [],
+        params:
+            target=PRIMARY_TARGET,  # the levels table's probe accuracy
         output:
             csv=section_table_outputs("frames"),
             md=section_tables("frames", "md"),

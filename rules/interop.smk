@@ -5,7 +5,7 @@
 # results/ext/{model}/layer{layer}/{name}/latents.zarr, the layout our SAEs write, so
 # the probe, disentangle, atlas and report stages analyse it as rep ext-<name>.
 
-# Input functions: rules/common.smk (interop stage).
+include: "inputs/interop.smk"
 
 
 rule external_latents:
@@ -13,8 +13,8 @@ rule external_latents:
         store=get_external_store,
         sae=lambda w: get_external(w)["path"],
     output:
-        latents=directory("results/ext/{model}/layer{layer}/{name}/latents.zarr"),
-        metrics="results/ext/{model}/layer{layer}/{name}/metrics.json",
+        latents=directory(f"{layout.EXT_DIR}/latents.zarr"),
+        metrics=f"{layout.EXT_DIR}/metrics.json",
     wildcard_constraints:
         name=r"[A-Za-z0-9][A-Za-z0-9_]*",
     params:
@@ -45,7 +45,7 @@ rule export_sae:
         kind="f?sae",
     params:
         model_spec=lambda w: MODELS[w.model],
-        corpus=CORPUS,
+        corpus=config["data"]["corpus"],
         pooling=config["sae"]["frame"]["pooling"],
     threads: 1
     resources:

@@ -5,17 +5,19 @@
 # interval over them. One job probes every target: it reads the store once, and a
 # probe (one small matrix, trained in numpy on the CPU) costs less than a job.
 
+include: "inputs/probe.smk"
+
 
 rule probe:
     input:
         store=get_rep_store,
-        manifest="results/data/manifest.csv",
+        manifest=layout.MANIFEST,
     output:
-        json=expand("results/probe/{target}/{{model}}/layer{{layer}}/{{rep}}.json", target=TARGETS),
-        npz=expand("results/probe/{target}/{{model}}/layer{{layer}}/{{rep}}.npz", target=TARGETS),
+        json=[layout.PROBE.replace("{target}", t) + ".json" for t in TARGETS],
+        npz=[layout.PROBE.replace("{target}", t) + ".npz" for t in TARGETS],
     params:
         array=get_rep_array,
-        targets=get_target_splits(),
+        targets=get_target_splits(),  # {target: split}, in the order of the json and npz outputs
         lr=config["probe"]["lr"],
         batch_size=config["probe"]["batch_size"],
         epochs=config["probe"]["epochs"],

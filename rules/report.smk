@@ -4,6 +4,8 @@
 # audiosae.report.registry. Tables and figures are also wrapped in report() so
 # that `snakemake --report results/report.zip` works.
 
+include: "inputs/report.smk"
+
 
 report: "../report/workflow.rst"
 
@@ -70,20 +72,20 @@ rule report:
         figures=section_figures(None, "png"),
         captions=section_captions(),
         pages=report_page_files,
-        manifest="results/data/manifest.csv",
-        stores=embedding_stores(),
+        manifest=layout.MANIFEST,
+        stores=[layout.EMBEDDINGS.format(model=m) for m in MODELS],
     output:
         html=report(
-            "results/report.html",
+            layout.REPORT_HTML,
             caption="../report/report_html.rst",
             category="Report",
             labels={"file": "report.html"},
         ),
-        claims="results/claims.json",
+        claims=layout.CLAIMS,
     params:
         config_yaml=get_config_yaml(),
         pages=report_pages,
-        benchmarks="results/benchmarks/rules",
+        benchmarks=layout.BENCHMARKS,
     log:
         "results/logs/report.log",
     benchmark:

@@ -1,15 +1,17 @@
 # Stage: sae. One sparse autoencoder per (model, layer, sparsity), trained on the
 # cached layer vectors of the embeddings store (no encoder runs here).
 
+include: "inputs/sae.smk"
+
 
 rule train_sae:
     input:
-        store="results/embeddings/{model}.zarr",
+        store=layout.EMBEDDINGS,
     output:
-        weights="results/sae/{model}/layer{layer}/sparsity{sparsity}/sae.safetensors",
-        config="results/sae/{model}/layer{layer}/sparsity{sparsity}/config.json",
-        metrics="results/sae/{model}/layer{layer}/sparsity{sparsity}/metrics.json",
-        latents=directory("results/sae/{model}/layer{layer}/sparsity{sparsity}/latents.zarr"),
+        weights=f"{layout.SAE_DIR['clip']}/sae.safetensors",
+        config=f"{layout.SAE_DIR['clip']}/config.json",
+        metrics=f"{layout.SAE_DIR['clip']}/metrics.json",
+        latents=directory(f"{layout.SAE_DIR['clip']}/latents.zarr"),
     params:
         sae=get_sae_params,
     resources:

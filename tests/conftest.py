@@ -16,6 +16,39 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 TINY_CONFIG = REPO / "tests" / "tiny.yaml"
 
 
+def on_ci() -> bool:
+    """True where the environment variable CI is `true` (GitHub Actions, GitLab CI and most others set it)."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def missing_prerequisite(reason: str) -> None:
+    """A test cannot run because something outside the repository is missing (a browser, a cluster, ../shared).
+
+    Locally the test skips with `reason`; under CI=true, where root, apt-get and
+    ../shared are all there, a missing piece is a failure that names it.
+    """
+    if on_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def import_or_missing(module: str, reason: str = ""):
+    """`pytest.importorskip`, except that under CI=true a missing module fails the test (see missing_prerequisite)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        missing_prerequisite(f"cannot import {module!r} ({err})" + (f": {reason}" if reason else ""))
+
+
+def pytest_configure(config):
+    """Print every skip's reason in the summary (`-rs`): a local skip must say what was missing."""
+    chars = config.option.reportchars or ""
+    if "s" not in chars and "a" not in chars and "A" not in chars and "N" not in chars:
+        config.option.reportchars = chars + "s"
+
+
 def tiny_config(**overrides) -> dict:
     """The tests' tiny study (tests/tiny.yaml), with top-level sections updated from `overrides`."""
     cfg = yaml.safe_load(TINY_CONFIG.read_text())

@@ -151,7 +151,7 @@ def test_bad_inputs_name_the_file(fake, tmp_path):
     other = tmp_path / "results/probe/singer/crepe/layer1/sae0.5.json"
     other.parent.mkdir(parents=True)
     shutil.copy(crepe1_sae, other)  # technique's file under singer
-    with pytest.raises(ReportInputError, match="says target 'technique', its path says 'singer'"):
+    with pytest.raises(ReportInputError, match="says target 'technique'.*belongs at probe/technique/.*mislabelled"):
         build_tables([], [other], [])
     with pytest.raises(ReportInputError, match="two probe results"):
         build_tables([], [paths["probes"][0], paths["probes"][0]], [])
@@ -177,3 +177,60 @@ def test_markdown_appends_intervals():
     md = markdown(df)
     assert "0.500 ± 0.020 [0.400, 0.610]" in md and "-0.010 [-0.030, 0.010]" in md
     assert "accuracy_lo" not in md and "delta_accuracy_hi" not in md
+
+
+def _planted_probe(tmp_path, rep: str, right: dict[str, bool], order: list[str]) -> "Path":
+    """A probe JSON of node (m, layer 1) that got exactly the clips in `right` right, listed in `order`."""
+    classes = ["a", "b"]
+    truth = [i % 2 for i in range(len(order))]
+    pred = [t if right[c] else 1 - t for c, t in zip(order, truth)]
+    acc = float(np.mean([right[c] for c in order]))
+    doc = {"target": "technique", "label": "technique", "split_strategy": "corpus", "model": "m", "layer": 1,
+           "rep": rep, "classes": classes, "accuracy": acc, "balanced_accuracy": acc, "macro_f1": acc,
+           "accuracy_ci": [acc, acc], "confusion_matrix": [[0, 0], [0, 0]], "seeds": [42],
+           "test_clip_ids": list(order), "test_y_true": truth, "test_y_pred": [pred]}
+    path = tmp_path / f"{rep}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("plant", ["same", "sae_gains", "sae_loses"])
+def test_the_paired_difference_pairs_clips_by_id_not_by_position(tmp_path, plant):
+    """Two probes list the same 40 test clips in different orders; the pairing must follow the clip ids.
+
+    Planted per clip (by id): `same`: the SAE is right exactly where the original is, so every paired
+    difference is 0 and the interval is [0, 0]; `sae_gains`: the SAE is also right on 16 clips the original
+    missed, so every paired difference is 0 or +1 and the interval lies above 0 ("higher"); `sae_loses`, the
+    mirror ("lower"). Paired by list position instead, the differences are scrambled and none of this holds.
+    """
+    rng = np.random.default_rng(3)
+    ids = [f"clip{i:02d}" for i in range(40)]
+    orig_right = {c: i % 2 == 0 for i, c in enumerate(ids)}  # 20 of 40
+    missed = [c for c in ids if not orig_right[c]]
+    if plant == "same":
+        sae_right = dict(orig_right)
+    elif plant == "sae_gains":
+        sae_right = {c: orig_right[c] or c in missed[:16] for c in ids}
+    else:
+        sae_right = {c: orig_right[c] and c not in [c2 for c2 in ids if orig_right[c2]][:16] for c in ids}
+    a = _planted_probe(tmp_path, "original", orig_right, list(rng.permutation(ids)))
+    b = _planted_probe(tmp_path, "sae0.5", sae_right, list(rng.permutation(ids)))
+    row = probe_table([a, b]).set_index("rep").loc["sae0.5"]
+    want = np.mean([sae_right[c] for c in ids]) - np.mean([orig_right[c] for c in ids])
+    assert row["delta_accuracy"] == pytest.approx(want)
+    lo, hi = row["delta_accuracy_lo"], row["delta_accuracy_hi"]
+    if plant == "same":
+        assert (lo, hi, row["delta_verdict"]) == (0.0, 0.0, "inconclusive")
+    elif plant == "sae_gains":
+        assert 0 < lo <= want <= hi <= 16 / 40 * 2 and row["delta_verdict"] == "higher"
+    else:
+        assert -16 / 40 * 2 <= lo <= want <= hi < 0 and row["delta_verdict"] == "lower"
+
+
+def test_probes_scored_on_different_test_clips_are_refused_naming_both(tmp_path):
+    ids = [f"clip{i:02d}" for i in range(10)]
+    right = {c: True for c in ids + ["other"]}
+    a = _planted_probe(tmp_path, "original", right, ids)
+    b = _planted_probe(tmp_path, "sae0.5", right, ids[:-1] + ["other"])
+    with pytest.raises(ReportInputError, match=rf"{b}.* and .*{a}.* were scored on different test clips"):
+        probe_table([a, b])

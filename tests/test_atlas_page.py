@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 from html.parser import HTMLParser
@@ -64,7 +65,8 @@ def test_every_node_and_rep_has_an_atlas(demo_run):
     assert len(list((site / "clips").glob("*.ogg"))) == len(manifest)
 
 
-# Types a class name into the search box once the page has rendered, and records what the page shows.
+# Types a class name into the search box once the page has rendered, and records what the page shows;
+# then runs every query of __QUERIES__ and every sort order, recording the count line and the cards' unit ids.
 PROBE = """<script>
 window.addEventListener('load', () => {
   const b = document.body, cards = () => Array.from(document.querySelectorAll('.card'));
@@ -73,19 +75,73 @@ window.addEventListener('load', () => {
   const imgs = Array.from(document.images);
   b.setAttribute('data-images', String(imgs.length));
   b.setAttribute('data-broken-images', String(imgs.filter(i => !i.complete || i.naturalWidth === 0).length));
-  const box = document.getElementById('search');
+  const box = document.getElementById('search'), sort = document.getElementById('sort');
   box.value = '__QUERY__';
   box.dispatchEvent(new Event('input'));
   const after = cards();
   b.setAttribute('data-cards-after', String(after.length));
   b.setAttribute('data-count-after', document.getElementById('count').textContent);
   b.setAttribute('data-nonmatching', String(after.filter(c => !c.textContent.toLowerCase().includes('__QUERY__')).length));
+  const seen = () => ({count: document.getElementById('count').textContent,
+                       units: cards().map(c => Number(c.getAttribute('data-unit')))});
+  const results = {search: {}, sort: {}};
+  for (const q of __QUERIES__) {
+    box.value = q;
+    box.dispatchEvent(new Event('input'));
+    results.search[q] = seen();
+  }
+  box.value = '';
+  box.dispatchEvent(new Event('input'));
+  for (const opt of Array.from(sort.options).map(o => o.value)) {
+    sort.value = opt;
+    sort.dispatchEvent(new Event('change'));
+    results.sort[opt] = seen();
+  }
+  b.setAttribute('data-results', JSON.stringify(results));
   const audio = new Audio(document.querySelector('audio').getAttribute('src'));
   audio.addEventListener('loadedmetadata', () => b.setAttribute('data-audio-seconds', String(audio.duration)));
   audio.addEventListener('error', () => b.setAttribute('data-audio-seconds', 'error'));
   audio.preload = 'metadata'; audio.load();
 });
 </script>"""
+
+# The sort options of the page and the unit field each orders by (largest first; ties by unit id).
+SORTS = {"clarity": "clarity", "auroc": "best_auc", "rho": "best_rho", "fr": "fr"}
+
+
+def _matches(units: list[dict], query: str) -> list[dict]:
+    """The page's search as documented: every word of the query (case-insensitive) appears in the unit's text."""
+    words = query.lower().split()
+    return [u for u in units if all(w in _searchable(u) for w in words)]
+
+
+def _ordered(units: list[dict], field: str | None) -> list[int]:
+    """Unit ids in the page's order for a sort field (None: by unit id)."""
+    if field is None:
+        return sorted(u["u"] for u in units)
+    value = lambda u: -math.inf if u.get(field) is None else u[field]  # noqa: E731
+    return [u["u"] for u in sorted(units, key=lambda u: (-value(u), u["u"]))]
+
+
+def _queries(data: dict) -> dict[str, str]:
+    """Queries that tell an AND search from an OR search, and singer, attribute and "unit N" queries."""
+    units, n = data["units"], len(data["units"])
+    classes = {col: sorted({a[1] for u in units for a in u["auc"] if a[0] == col}) for col in ("technique", "singer")}
+    count = lambda q: len(_matches(units, q))  # noqa: E731
+    # two words each naming some cards, where AND keeps fewer cards than either word alone (so fewer than OR)
+    pairs = [(count(f"{t} {s}"), t, s) for t in classes["technique"] for s in classes["singer"]
+             if 0 < count(f"{t} {s}") < min(count(t), count(s))]
+    assert pairs, "no technique and singer pair tells AND from OR on this page"
+    _, t, s = max(pairs)
+    singer = min(classes["singer"], key=lambda c: (abs(count(c) - n / 2), c))
+    attrs = sorted({a[0] for u in units for a in u.get("attrs", [])})
+    attr = min(attrs, key=lambda a: (abs(count(a) - n / 3), a))
+    last = max(u["u"] for u in units)
+    queries = {"and": f"{t} {s}", "singer": singer, "attribute": attr, "unit": f"unit {last}",
+               "mixed case": f"  {t.upper()}   {s} "}
+    for name, q in queries.items():
+        assert 0 < count(q) < n or name == "unit", (name, q, count(q))
+    return queries
 
 
 class _Body(HTMLParser):
@@ -120,8 +176,9 @@ def test_atlas_page_in_headless_chromium(demo_run, tmp_path):
     assert 0 < expected < len(data["units"])
 
     probed = page.with_name("probed.html")  # beside the page, so media/ resolves; removed below
-    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE.replace("__QUERY__", query)
-                                                                + "</body>"), encoding="utf-8")
+    queries = _queries(data)
+    script = PROBE.replace("__QUERY__", query).replace("__QUERIES__", json.dumps(list(queries.values())))
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
     flags = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--autoplay-policy=no-user-gesture-required"]
     try:
         shot = tmp_path / "atlas.png"
@@ -145,6 +202,23 @@ def test_atlas_page_in_headless_chromium(demo_run, tmp_path):
     assert a["data-nonmatching"] == "0"
     assert int(a["data-images"]) > 0 and a["data-broken-images"] == "0"
     assert float(a["data-audio-seconds"]) == pytest.approx(1.5, abs=0.05)  # the tiny study's crop
+    # Every query: the count line and the first page of cards, against the search computed here from the blob.
+    results = json.loads(a["data-results"])
+    for name, q in queries.items():
+        want = _matches(data["units"], q)
+        got = results["search"][q]
+        assert got["count"].startswith(f"{len(want)} of {n} live units match"), (name, q, got["count"])
+        assert got["units"] == _ordered(want, "clarity")[:page_size], (name, q)
+    t, s = queries["and"].split()
+    either = [u for u in data["units"] if t in _searchable(u) or s in _searchable(u)]
+    assert len(_matches(data["units"], queries["and"])) < len(either)  # AND, not OR
+    assert max(u["u"] for u in data["units"]) in results["search"][queries["unit"]]["units"]
+    # Every sort order of the select, on all units.
+    assert set(results["sort"]) == {*SORTS, "unit"}
+    for opt, got in results["sort"].items():
+        want = _ordered(data["units"], SORTS.get(opt))[:page_size]
+        assert got["units"] == want, opt
+        assert got["count"].startswith(f"{n} of {n} live units match"), opt
 
     import matplotlib.image
 

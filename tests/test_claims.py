@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from fake_results import write_fake_results
 
 from audiosae.report.aggregate import probe_table, read_tables, write_tables
 from audiosae.report.claims import (
+    claim_disentanglement,
     INCONCLUSIVE,
     MIXED,
     NOT_SUPPORTED,
@@ -144,3 +146,94 @@ def test_claim_four_needs_two_layers(tables_dir):
     assert "crepe: pitch" in c.sentence and "resemblyzer: pitch" in c.sentence
     one_layer = cats[cats["layer"] == 1]
     assert claim_layers(one_layer).verdict == UNTESTABLE
+
+
+# ---------------------------------------------------------------- planted tables: every verdict of claims 3 and 4
+
+
+def _disentanglement(pairs: list[tuple[bool, bool]], target: str = "egemaps") -> pd.DataFrame:
+    """One node per pair: an original row and an SAE row whose completeness is higher (first flag) and whose
+    effective code count is lower (second flag) than the original's, or not."""
+    rows = []
+    for i, (higher, fewer) in enumerate(pairs):
+        rows.append({"model": "m", "layer": i, "rep": "original", "target": target, "top_n": 10,
+                     "completeness_mean": 0.30, "effective_codes_mean": 20.0})
+        rows.append({"model": "m", "layer": i, "rep": "sae0.5", "target": target, "top_n": 10,
+                     "completeness_mean": 0.40 if higher else 0.30, "effective_codes_mean": 12.0 if fewer else 25.0})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("pairs, verdict", [
+    ([(True, True)] * 4, SUPPORTED),
+    ([(True, True)] * 3 + [(False, False)], SUPPORTED),  # 75 %: the majority threshold, inclusive
+    ([(True, True)] * 3 + [(True, False)], SUPPORTED),  # higher in 4 of 4, fewer in 3 of 4: both reach 75 %
+    ([(True, True)] * 2 + [(True, False)] * 2, MIXED),  # higher in 4 of 4, fewer in only 2 of 4
+    ([(True, True)] * 2 + [(False, False)] * 2, MIXED),
+    ([(True, False)] * 4, MIXED),  # completeness everywhere, never fewer codes
+    ([(True, True)] + [(False, False)] * 3, NOT_SUPPORTED),  # 25 %
+    ([(False, False)] * 4, NOT_SUPPORTED),
+])
+def test_claim_three_verdict_from_planted_pairs(pairs, verdict):
+    c = claim_disentanglement(_disentanglement(pairs))
+    assert c.verdict == verdict, c.sentence
+    higher = sum(h for h, _ in pairs)
+    fewer = sum(f for _, f in pairs)
+    assert c.numbers["pairs"] == len(pairs)
+    assert (c.numbers["completeness_higher"], c.numbers["effective_codes_fewer"]) == (higher, fewer)
+    assert f"in {higher} of {len(pairs)}" in c.sentence and f"lower in {fewer} of {len(pairs)}" in c.sentence
+
+
+def test_claim_three_is_untestable_without_egemaps_pairs():
+    assert claim_disentanglement(_disentanglement([(True, True)] * 4, target="factors")).verdict == UNTESTABLE
+    no_original = _disentanglement([(True, True)] * 4)
+    assert claim_disentanglement(no_original[no_original["rep"] != "original"]).verdict == UNTESTABLE
+
+
+def _categories(models: dict[str, dict[int, tuple[int, int]]]) -> pd.DataFrame:
+    """Per model and layer, (pitch, formant+MFCC) counts among the top attributes of both representations;
+    the remaining attributes of a top-10 are loudness."""
+    rows = []
+    for model, layers in models.items():
+        for layer, (pitch, phonetic) in layers.items():
+            for rep in ("original", "sae0.5"):
+                for category, n in (("pitch", pitch), ("formants", phonetic - phonetic // 2),
+                                    ("MFCC", phonetic // 2), ("loudness", 10 - pitch - phonetic)):
+                    rows.append({"model": model, "layer": layer, "rep": rep, "target": "egemaps", "ranking": "r2",
+                                 "category": category, "count": n})
+                # another ranking and target, which claim 4 must not read: the opposite pattern
+                rows.append({"model": model, "layer": layer, "rep": rep, "target": "egemaps", "ranking": "completeness",
+                             "category": "pitch", "count": 10 - pitch})
+    return pd.DataFrame(rows)
+
+
+EARLY_PITCH = {1: (6, 1), 5: (2, 5)}  # follows: pitch falls, phonetics rise
+LATE_PITCH = {1: (2, 5), 5: (6, 1)}  # the opposite
+FLAT = {1: (3, 3), 5: (3, 3)}  # nothing changes: does not follow
+PITCH_ONLY = {1: (6, 2), 5: (3, 2)}  # pitch falls, phonetics unchanged: follows
+BOTH_FALL = {1: (6, 3), 5: (3, 1)}  # pitch falls but phonetics fall too: does not follow
+
+
+@pytest.mark.parametrize("models, verdict", [
+    ({"a": EARLY_PITCH, "b": EARLY_PITCH}, SUPPORTED),
+    ({"a": EARLY_PITCH, "b": PITCH_ONLY}, SUPPORTED),
+    ({"a": EARLY_PITCH, "b": LATE_PITCH}, MIXED),
+    ({"a": EARLY_PITCH, "b": FLAT}, MIXED),
+    ({"a": LATE_PITCH, "b": FLAT}, NOT_SUPPORTED),
+    ({"a": BOTH_FALL}, NOT_SUPPORTED),
+    ({"a": {1: (6, 1)}, "b": {4: (2, 5)}}, UNTESTABLE),  # no model with two layers
+])
+def test_claim_four_verdict_from_planted_counts(models, verdict):
+    c = claim_layers(_categories(models))
+    assert c.verdict == verdict, c.sentence
+    for model, layers in models.items():
+        if len(layers) < 2:
+            continue
+        first, last = min(layers), max(layers)
+        assert c.numbers[model]["pitch"] == [layers[first][0], layers[last][0]]
+        assert c.numbers[model]["formant_mfcc"] == [layers[first][1], layers[last][1]]
+
+
+def test_claim_four_compares_the_first_and_last_layer_of_three():
+    """A middle layer that breaks the trend does not count; the first and last layers decide."""
+    c = claim_layers(_categories({"a": {1: (6, 1), 3: (9, 0), 7: (2, 5)}}))
+    assert c.verdict == SUPPORTED and c.numbers["a"]["first_layer"] == 1 and c.numbers["a"]["last_layer"] == 7

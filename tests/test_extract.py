@@ -118,3 +118,41 @@ def test_manifest_without_columns_is_refused(corpus, tmp_path):
     pd.DataFrame({"clip_id": ["a"], "path": ["a.wav"], "group": ["g"], "label": ["x"]}).to_csv(bad, index=False)
     with pytest.raises(ExtractionError, match=r"lacks column\(s\) \['split', 'duration_s', 'sample_rate'\]"):
         extract_embeddings(bad, tmp_path / "x.zarr", MODELS["crepe"], name="crepe", device="cpu", **AUDIO)
+
+
+def test_every_store_row_is_the_models_output_on_its_own_crop(corpus, tmp_path):
+    """Each row against a direct forward of the model on that item's crop alone: the clip's audio at the
+    model's rate, from the crop's start (crop_starts for the row's clip and crop number), zero-padded.
+
+    One model suffices (the batching, cropping and row placement are the same for every model); the
+    tiny WavLM is the quickest to run item by item."""
+    name = "wavlm"
+    import torch
+
+    from audiosae.data.audio import load_audio
+    from audiosae.encoders.registry import build_encoder
+
+    root, manifest = corpus
+    run(corpus, name, tmp_path / "s.zarr")
+    weights = root / "resources/models" / name if MODELS[name]["source"] == "hf" else None
+    enc = build_encoder(MODELS[name], None if weights is None else str(weights), "cpu", name=name)
+    sr, n = enc.sample_rate, int(round(AUDIO["crop_seconds"] * enc.sample_rate))
+    table = pd.read_csv(manifest).set_index("clip_id")
+    index = store.read_index(tmp_path / "s.zarr")
+    stored = {layer: store.read_array(tmp_path / "s.zarr", f"layer{layer}") for layer in range(len(WIDTHS[name]))}
+    starts_used = []
+    for row, item in enumerate(index.itertuples(index=False)):
+        clip = table.loc[item.clip_id]
+        start = crop_starts(item.clip_id, clip.duration_s, AUDIO["crop_seconds"], AUDIO["train_crops"],
+                            AUDIO["crop_seed"], clip.split)[item.crop]
+        starts_used.append(start)
+        wave = load_audio(root / clip.path, sr)
+        piece = np.zeros(n, np.float32)
+        chunk = wave[int(round(start * sr)):][:n]
+        piece[:len(chunk)] = chunk
+        with torch.no_grad():
+            states = enc.hidden_states(torch.from_numpy(piece)[None])
+        for layer, values in enumerate(states):
+            np.testing.assert_allclose(stored[layer][row], values[0].numpy(), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{name} row {row} ({item.clip_id} crop {item.crop}) layer {layer}")
+    assert sum(s > 0.05 for s in starts_used) >= 2  # some crops start inside the clip, not at 0

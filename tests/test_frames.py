@@ -205,6 +205,65 @@ def test_the_stream_yields_every_frame_once_per_epoch_in_a_seeded_order(tmp_path
     assert np.array_equal(_ids(stream.sequential()), expected["train"])
 
 
+def _random_store(path, n_clips: int, clip_frames: int, dim: int, chunk: int) -> int:
+    """A frame store of `n_clips` train clips of `clip_frames` random float16 frames of width `dim`; its size in
+    bytes as float32 (what a loader that read it whole would hold)."""
+    n = n_clips * clip_frames
+    root = zarr.open_group(str(path), mode="w")
+    arr = root.create_array("layer0", shape=(n, dim), dtype="float16", chunks=(chunk, dim))
+    rng = np.random.default_rng(0)
+    for start in range(0, n, 8 * chunk):  # written in pieces: the test itself stays small
+        stop = min(n, start + 8 * chunk)
+        arr[start:stop] = rng.standard_normal((stop - start, dim)).astype(np.float16)
+    root.create_array("clip_id", shape=(n_clips,), dtype=str)
+    root["clip_id"][:] = np.array([f"c{i}" for i in range(n_clips)], dtype=object)
+    root.create_array("split", shape=(n_clips,), dtype=str)
+    root["split"][:] = np.array(["train"] * n_clips, dtype=object)
+    root.create_array("first_frame", data=np.arange(n_clips, dtype=np.int64) * clip_frames)
+    root.create_array("n_frames", data=np.full(n_clips, clip_frames, dtype=np.int64))
+    root.create_array("duration_s", data=np.ones(n_clips))
+    root.attrs["complete"] = True
+    return n * dim * 4
+
+
+def _stream_peak_bytes(store) -> tuple[int, int]:
+    """(peak traced bytes of opening the stream and running one shuffled epoch and one sequential pass,
+    frames seen in the epoch)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        stream = FrameStream(store, 0, ["train"], batch_size=256, buffer_frames=2048, seed=0)
+        seen = sum(len(b) for b in stream.epoch(1))
+        seen_seq = sum(len(b) for b in stream.sequential())
+        assert seen == seen_seq == stream.n_frames
+        return tracemalloc.get_traced_memory()[1] - base, seen
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_streams_memory_does_not_grow_with_the_store(tmp_path):
+    """Peak traced memory of the stream over a store of N frames and one of 4N (same width, chunks, buffer):
+    the same within a small margin, and far below the 4N store's size. A loader that read the array (or a
+    split) whole would need at least the store's size."""
+    n_clips, frames, dim, chunk = 40, 500, 64, 512  # N = 20 000 frames of width 64: 5 MB as float32
+    size_n = _random_store(tmp_path / "n.zarr", n_clips, frames, dim, chunk)
+    size_4n = _random_store(tmp_path / "4n.zarr", 4 * n_clips, frames, dim, chunk)
+    peak_n, seen_n = _stream_peak_bytes(tmp_path / "n.zarr")
+    peak_4n, seen_4n = _stream_peak_bytes(tmp_path / "4n.zarr")
+    assert (seen_n, seen_4n) == (n_clips * frames, 4 * n_clips * frames)
+    buffer_bytes = (2048 + chunk) * dim * 4  # the shuffle buffer plus one chunk, float32
+    assert peak_4n < 1.25 * peak_n + 256 * 1024, (peak_n, peak_4n)
+    assert peak_4n < size_4n / 4, (peak_4n, size_4n)
+    assert peak_n >= buffer_bytes  # the measurement sees the stream's own buffer
+    print(f"stream peak: {peak_n / 1e6:.2f} MB at {seen_n} frames ({size_n / 1e6:.1f} MB of float32), "
+          f"{peak_4n / 1e6:.2f} MB at {seen_4n} frames ({size_4n / 1e6:.1f} MB)")
+
+
 # ---------------------------------------------------------------- frame SAEs
 
 

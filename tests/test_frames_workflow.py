@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from audiosae import store as zstore
+from audiosae.frames.store import require_complete
 from conftest import run_snakemake, tiny_config
-from test_workflow import planned
+from test_workflow import assert_same_result_files, incomplete_outputs, kill_when, planned
 
 pytestmark = pytest.mark.workflow
 
@@ -71,3 +72,30 @@ def test_frame_settings_replan_only_the_frame_level(frames_run):
     cfg["frames"] = {"window_seconds": 1.0}
     assert planned(frames_run, cfg) == Counter({"extract_frames": 1, "train_frame_sae": 2, **after,
                                                 "frame_acoustics": 3})
+
+
+def _frame_store_being_written(workdir) -> list:
+    """Temporary siblings of a frame store (results/frames/<model>.zarr.tmp-<pid>) that hold written data."""
+    return [p for p in (workdir / "results/frames").glob("*.zarr.tmp-*") if (p / "zarr.json").exists()]
+
+
+def test_sigkill_while_a_frame_store_is_written_then_rerun_gives_identical_tables(frames_run, tmp_path):
+    """Killed while extract_frames writes the frame store: a partial store is left in its temporary sibling,
+    the store itself is absent and marked incomplete, and the rerun's tables equal the clean run's byte for
+    byte."""
+    work = tmp_path / "killed"
+    work.mkdir()
+    store = "results/frames/resemblyzer.zarr"
+    # Also stops when the store itself is being written (a writer that skipped the temporary folder).
+    kill_when(work, frames_config(), lambda: bool(_frame_store_being_written(work)) or (work / store).exists(),
+              "the frame store's temporary folder appeared")
+    partial = _frame_store_being_written(work)
+    assert not (work / store).exists(), "the killed frame store is in place, partly written"
+    assert partial, "no partial frame store left by the kill"
+    assert store in incomplete_outputs(work)
+    # Not taken as complete: the rerun plans the extraction and everything after it.
+    assert planned(work, frames_config(), "--rerun-incomplete")["extract_frames"] == 1
+    run_snakemake(work, "--rerun-incomplete", config=frames_config())
+    assert not incomplete_outputs(work)
+    require_complete(work / store)
+    assert_same_result_files(frames_run, work)

@@ -133,6 +133,48 @@ def test_probe_from_store_writes_the_contract(tmp_path):
     assert logits.argmax(axis=1).tolist() == d["test_y_pred"][0]
 
 
+def _width(doc) -> float:
+    lo, hi = doc["accuracy_ci"]
+    assert lo <= doc["accuracy"] <= hi
+    return hi - lo
+
+
+def _normal_width(acc: float, n: int, ci: float) -> float:
+    """The width of the normal-approximation interval of a proportion: independent of the bootstrap."""
+    from scipy.stats import norm
+
+    return 2 * norm.ppf(0.5 + ci / 2) * np.sqrt(acc * (1 - acc) / n)
+
+
+def test_the_interval_follows_the_test_set_size_ci_resamples_and_seed():
+    """One trained probe (same data, same seed) scored on 400 and on 100 test clips, with several settings.
+
+    The percentile bootstrap of an accuracy must have about the normal approximation's width: twice as
+    wide on a quarter of the clips, narrower at ci 0.8 than 0.95, and another bootstrap seed moves it.
+    """
+    data = _data(n_per_class=200, noise=2.0, seed=5)
+    assert len(data.y["test"]) == 400
+    quarter = P.ProbeData(x={**data.x, "test": data.x["test"][::4]}, y={**data.y, "test": data.y["test"][::4]},
+                          classes=data.classes)
+    kw = dict(epochs=6, lr=1e-2, seeds=[0])
+    big, _ = P.run_probe(data, **kw)
+    assert 0.5 < big["accuracy"] < 0.9, big["accuracy"]  # an interval of some width, not [1, 1]
+    small, _ = P.run_probe(quarter, **kw)
+    for doc in (big, small):
+        want = _normal_width(doc["accuracy"], doc["n_test"], 0.95)
+        assert _width(doc) == pytest.approx(want, rel=0.25), doc["n_test"]
+    assert 1.6 < _width(small) / _width(big) < 2.6
+    narrow, _ = P.run_probe(data, ci=0.8, **kw)
+    assert narrow["ci"] == 0.8 and narrow["accuracy"] == big["accuracy"]
+    assert _width(narrow) == pytest.approx(_normal_width(big["accuracy"], 400, 0.8), rel=0.25)
+    moved, _ = P.run_probe(data, bootstrap_seed=7, **kw)
+    assert moved["bootstrap"]["seed"] == 7 and moved["accuracy"] == big["accuracy"]
+    assert moved["accuracy_ci"] != big["accuracy_ci"]
+    assert _width(moved) == pytest.approx(_width(big), rel=0.2)
+    few, _ = P.run_probe(data, bootstrap=50, **kw)
+    assert few["bootstrap"]["resamples"] == 50 and few["accuracy_ci"] != big["accuracy_ci"]
+
+
 def test_a_random_target_resplits_clips_by_its_own_label(tmp_path):
     store, man, manifest = _store(tmp_path, np.random.default_rng(2))
     data = P.load_probe_data(store, "layer2", man, "singer", "random", valid_fraction=0.2, test_fraction=0.25,
@@ -175,6 +217,32 @@ def test_demo_probe_on_original_beats_chance(demo_run):
     assert all(acc >= 2 * chance for acc in best.values()), best
 
 
+@pytest.mark.workflow
+def test_the_probe_settings_reach_the_probe_json(demo_run, tmp_path):
+    """probe.ci, probe.bootstrap and probe.bootstrap_seed of the config reach the job's result.
+
+    On a copy of the session's run, only the probe job reruns; its probes are the same (same seeds),
+    so the accuracy is unchanged while the interval, drawn with other settings, narrows and moves.
+    """
+    import shutil
+
+    from conftest import run_snakemake, tiny_config
+
+    work = tmp_path / "run"
+    shutil.copytree(demo_run, work, symlinks=True, ignore=shutil.ignore_patterns("atlas", "atlas_site"))
+    target = "results/probe/technique/resemblyzer/layer2/original.json"
+    cfg = tiny_config()
+    cfg["probe"] = {**cfg["probe"], "ci": 0.8, "bootstrap": 300, "bootstrap_seed": 7}
+    proc = run_snakemake(work, target, config=cfg)
+    assert "rule probe:" in proc.stdout + proc.stderr
+    before = json.loads((demo_run / target).read_text())
+    after = json.loads((work / target).read_text())
+    assert after["ci"] == 0.8 and after["bootstrap"]["resamples"] == 300 and after["bootstrap"]["seed"] == 7
+    assert before["ci"] == 0.95 and before["bootstrap"]["resamples"] == 1000 and before["bootstrap"]["seed"] == 42
+    assert after["test_y_pred"] == before["test_y_pred"] and after["accuracy"] == before["accuracy"]
+    assert after["accuracy_ci"][1] - after["accuracy_ci"][0] < before["accuracy_ci"][1] - before["accuracy_ci"][0]
+
+
 def test_numpy_adam_follows_torch_optim_adam():
     import torch
 
@@ -191,21 +259,45 @@ def test_numpy_adam_follows_torch_optim_adam():
     assert np.allclose(ours_w, theirs.detach().numpy(), atol=1e-6)
 
 
-def test_the_gradient_is_the_cross_entropys():
-    """The probe's analytic gradient (softmax minus one-hot, over the batch) against finite differences."""
+def _mean_cross_entropy(x, y, w, b) -> float:
+    """Mean cross-entropy of Linear(w, b) on (x, y) in float64, written here from its definition."""
+    z = x @ w.T + b
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+
+def test_train_probes_own_gradient_is_the_cross_entropys(monkeypatch):
+    """The gradients that train_probe hands its optimiser (weight AND bias), against finite differences.
+
+    One batch holds the whole train set, so each step's gradient is that of the mean cross-entropy over
+    it at the parameters of the moment; a recording optimiser keeps both for the first three steps.
+    """
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(7, 5)), rng.integers(0, 3, 7)
-    w, b = rng.normal(size=(3, 5)), rng.normal(size=3)
-    _, p = P._cross_entropy(x @ w.T + b, y)
-    g = (p - np.eye(3)[y]) / len(y)
-    grad_w = g.T @ x
-    eps = 1e-6
-    for i, j in [(0, 0), (1, 3), (2, 4)]:
-        wp, wm = w.copy(), w.copy()
-        wp[i, j] += eps
-        wm[i, j] -= eps
-        numeric = (P._cross_entropy(x @ wp.T + b, y)[0] - P._cross_entropy(x @ wm.T + b, y)[0]) / (2 * eps)
-        assert grad_w[i, j] == pytest.approx(numeric, abs=1e-6)
+    x, y = rng.normal(size=(23, 5)).astype(np.float32), rng.integers(0, 3, 23)
+    steps = []
+
+    class Recording(P.Adam):
+        def step(self, grads):
+            steps.append(([p.astype(np.float64) for p in self.params], [np.array(g, np.float64) for g in grads]))
+            super().step(grads)
+
+    monkeypatch.setattr(P, "Adam", Recording)
+    P.train_probe(x, y, x[:4], y[:4], 3, lr=0.05, batch_size=len(x), epochs=3, seed=0)
+    assert len(steps) == 3
+    x64, eps = x.astype(np.float64), 1e-6
+    for (w, b), (grad_w, grad_b) in steps:
+        assert grad_w.shape == w.shape and grad_b.shape == b.shape
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                wp, wm = w.copy(), w.copy()
+                wp[i, j] += eps
+                wm[i, j] -= eps
+                numeric = (_mean_cross_entropy(x64, y, wp, b) - _mean_cross_entropy(x64, y, wm, b)) / (2 * eps)
+                assert grad_w[i, j] == pytest.approx(numeric, abs=1e-5), ("weight", i, j)
+            bp, bm = b.copy(), b.copy()
+            bp[i] += eps
+            bm[i] -= eps
+            numeric = (_mean_cross_entropy(x64, y, w, bp) - _mean_cross_entropy(x64, y, w, bm)) / (2 * eps)
+            assert grad_b[i] == pytest.approx(numeric, abs=1e-5), ("bias", i)
 
 
 def test_metrics_match_scikit_learn():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SNAKEMAKE, tiny_config, write_config
+from conftest import REPO, SNAKEMAKE, missing_prerequisite, tiny_config, write_config
 from fake_results import MODELS, write_fake_results
 
 from audiosae.report import registry
@@ -118,7 +118,7 @@ def _chromium() -> str:
         if path:
             return path
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("headless Chromium is not installed and this user cannot install it: "
+        missing_prerequisite("headless Chromium is not installed and this user cannot install it: "
                     "run `apt-get install -y chromium` as root (Debian package `chromium`)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
@@ -126,10 +126,10 @@ def _chromium() -> str:
         subprocess.run(["apt-get", "update"], capture_output=True, env=env, timeout=600)
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         if done.returncode != 0:
-            pytest.skip(f"could not install chromium with apt-get: {done.stderr[-500:]}")
+            missing_prerequisite(f"could not install chromium with apt-get: {done.stderr[-500:]}")
     path = shutil.which("chromium")
     if not path:
-        pytest.skip("apt-get installed chromium but no `chromium` executable is on PATH")
+        missing_prerequisite("apt-get installed chromium but no `chromium` executable is on PATH")
     return path
 
 

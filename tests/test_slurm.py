@@ -9,7 +9,8 @@ rerun only what had not finished. The final tables must equal those of a local
 run of the same config.
 
 Needs root (daemons, apt-get install slurm-wlm munge when missing); skips with
-the reason elsewhere, or with AUDIOSAE_NO_SLURM=1.
+the reason elsewhere (fails under CI=true, see conftest.missing_prerequisite), or
+with AUDIOSAE_NO_SLURM=1.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, tiny_config, write_config
+from conftest import REPO, SNAKEMAKE, import_or_missing, missing_prerequisite, tiny_config, write_config
 from slurm_cluster import ClusterFailed, ClusterUnavailable, SlurmCluster
 
 PROFILE = REPO / "profiles" / "slurm"
@@ -83,7 +84,7 @@ def test_downloads_are_localrules(tmp_path):
 
 def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
     """The paper's config through the profile: GPU rules carry gpu=1, every job the profile's partition."""
-    pytest.importorskip("snakemake_executor_plugin_slurm")
+    import_or_missing("snakemake_executor_plugin_slurm", "pip install -e .[slurm] for the SLURM profile")
     proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n",
                            "--profile", str(PROFILE), "--configfile", str(REPO / "config.yaml")],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
@@ -106,15 +107,15 @@ def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
 def cluster(tmp_path_factory):
     if os.environ.get("AUDIOSAE_NO_SLURM"):
         pytest.skip("AUDIOSAE_NO_SLURM is set")
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e .[slurm] for the SLURM test")
+    import_or_missing("snakemake_executor_plugin_slurm", "pip install -e .[slurm] for the SLURM test")
     if os.geteuid() != 0:
-        pytest.skip("the SLURM test cluster needs root (munged/slurmd, apt-get install slurm-wlm munge)")
+        missing_prerequisite("the SLURM test cluster needs root (munged/slurmd, apt-get install slurm-wlm munge)")
     state = tmp_path_factory.mktemp("slurm_state")
     c = SlurmCluster(state)
     try:
         c.start()
     except ClusterUnavailable as err:
-        pytest.skip(str(err))
+        missing_prerequisite(str(err))
     except ClusterFailed as err:
         pytest.fail(f"{err}\n(AUDIOSAE_NO_SLURM=1 skips the SLURM test)")
     try:

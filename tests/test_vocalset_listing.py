@@ -18,7 +18,7 @@ import soundfile as sf
 
 from audiosae.data.corpus import build_vocalset_manifest
 from audiosae.data.vocalset import TECHNIQUES
-from conftest import REPO
+from conftest import REPO, missing_prerequisite
 
 LISTING = REPO.parent / "shared" / "data" / "vocalset-v1.1-files.tsv"
 TEST_SINGERS = ["female2", "female8", "male3", "male5", "male10"]
@@ -31,7 +31,7 @@ SPLIT_DIGEST = "e33cb732476048a5497268ea9735403882a939cd5e118b7dbb3958bfe2127eae
 @pytest.fixture(scope="module")
 def listing_manifest(tmp_path_factory) -> pd.DataFrame:
     if not LISTING.is_file():
-        pytest.skip(f"{LISTING} is absent: the VocalSet listing lives beside the repository, in ../shared/data/")
+        missing_prerequisite(f"{LISTING} is absent: the VocalSet listing lives beside the repository, in ../shared/data/")
     files = pd.read_csv(LISTING, sep="\t", comment="#")
     assert len(files) == 3613
     root = tmp_path_factory.mktemp("vocalset") / "VocalSet"

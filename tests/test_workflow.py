@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, write_config
+from conftest import REPO, SNAKEMAKE, import_or_missing, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -45,17 +45,6 @@ def planned(workdir: Path, config: dict, *args: str, snakefile: Path | None = No
             break
         counts[parts[0]] = int(parts[1])
     return counts
-
-
-def tables(workdir: Path) -> dict[str, pd.DataFrame]:
-    return {p.name: pd.read_csv(p) for p in sorted((workdir / "results/tables").glob("*.csv"))}
-
-
-def assert_same_tables(a: Path, b: Path) -> None:
-    ta, tb = tables(a), tables(b)
-    assert ta.keys() == tb.keys() and ta, f"tables differ in names: {sorted(ta)} vs {sorted(tb)}"
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
 # ---------------------------------------------------------------- rerun only what changed
@@ -128,34 +117,90 @@ def test_editing_a_script_reruns_only_its_rules_jobs(demo_run, tmp_path):
 # ---------------------------------------------------------------- determinism, kills
 
 
-def _first_log(workdir: Path, rule: str) -> Path | None:
-    logs = sorted((workdir / "results/logs" / rule).rglob("*.log")) if (workdir / "results/logs" / rule).exists() else []
-    return logs[0] if logs else None
+def result_files(workdir: Path) -> dict[str, bytes]:
+    """Every table of a run, by path: results/tables (CSV and Markdown) and the atlas's unit tables."""
+    res = Path(workdir) / "results"
+    paths = [*res.glob("tables/*.csv"), *res.glob("tables/*.md"), *res.glob("atlas/**/units.csv")]
+    return {str(p.relative_to(res)): p.read_bytes() for p in sorted(paths)}
 
 
-def test_sigkill_during_sae_training_then_rerun_gives_identical_tables(demo_run, tmp_path):
-    """Also the determinism check: a second fresh run equals the session's run."""
-    workdir = tmp_path / "killed"
-    workdir.mkdir()
-    cfg_path = write_config(workdir, tiny_config())
+def assert_same_result_files(clean: Path, other: Path) -> None:
+    """Byte-for-byte equal tables (names and contents)."""
+    a, b = result_files(clean), result_files(other)
+    assert a and a.keys() == b.keys(), f"tables differ in names: {sorted(a.keys() ^ b.keys())}"
+    differ = [name for name in a if a[name] != b[name]]
+    assert not differ, f"tables differ from the clean run's: {differ}"
+
+
+def incomplete_outputs(workdir: Path) -> set[str]:
+    """Outputs Snakemake has marked incomplete (.snakemake/incomplete: one file per output, its path in base64)."""
+    from base64 import urlsafe_b64decode
+
+    root = Path(workdir) / ".snakemake/incomplete"
+    out = set()
+    for path in root.rglob("*") if root.exists() else []:
+        if path.is_file() and path.name != "migration_underway":
+            parts = [part.lstrip("@") for part in path.relative_to(root).parts]
+            out.add(urlsafe_b64decode("".join(parts).encode()).decode())
+    return out
+
+
+def kill_when(workdir: Path, config: dict, ready, what: str, timeout: float = 900) -> None:
+    """Start Snakemake on `config` in `workdir`, poll `ready()` every 10 ms, then SIGKILL Snakemake and every job
+    (its whole process group: no clean-up runs). Fails if the run ends first or `ready` never holds."""
+    cfg_path = write_config(workdir, config)
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg_path),
            "--cores", "2", "--resources", "gpu=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "PYTHONHASHSEED": "0"})
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + timeout
     try:
-        while _first_log(workdir, "train_sae") is None:
-            assert proc.poll() is None, "snakemake ended before any train_sae job started"
-            assert time.monotonic() < deadline, "no train_sae job started within 10 minutes"
-            time.sleep(0.2)
-        time.sleep(1.0)  # inside the job, past start-up
+        while not ready():
+            assert proc.poll() is None, f"snakemake ended before {what}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+            time.sleep(0.01)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its running jobs, no clean-up
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    run_snakemake(workdir, "--unlock", config=config)  # the killed Snakemake left its lock
+
+
+PAST_FIRST_EPOCH = re.compile(r"^epoch ([2-9]|\d\d+)/", re.M)
+
+
+def sae_logs_in_training(workdir: Path) -> list[Path]:
+    """train_sae logs that report an epoch after the first and not yet the job's closing line."""
+    logs = workdir / "results/logs/train_sae"
+    out = []
+    for log in sorted(logs.rglob("*.log")) if logs.exists() else []:
+        text = log.read_text(errors="replace").replace("\r", "\n")
+        if PAST_FIRST_EPOCH.search(text) and "train_sae: best epoch" not in text:
+            out.append(log)
+    return out
+
+
+def test_sigkill_during_sae_training_then_rerun_gives_identical_tables(demo_run, tmp_path):
+    """Killed while an SAE trains (past its first epoch): its outputs are absent and marked incomplete, and the
+    rerun's tables equal a clean run's byte for byte (also the determinism check: a second fresh run)."""
+    workdir = tmp_path / "killed"
+    workdir.mkdir()
+    kill_when(workdir, tiny_config(), lambda: bool(sae_logs_in_training(workdir)),
+              "a train_sae job reached its second epoch")
+    killed = sae_logs_in_training(workdir)
+    assert killed, "the kill came after the training it waited for"
+    marked = incomplete_outputs(workdir)
+    for log in killed:  # results/logs/train_sae/{model}/layer{L}/sparsity{s}.log
+        node = f"results/sae/{log.relative_to(workdir / 'results/logs/train_sae').with_suffix('')}"
+        outputs = {f"{node}/{name}" for name in ("sae.safetensors", "config.json", "metrics.json", "latents.zarr")}
+        assert outputs <= marked, f"{node}: outputs not marked incomplete ({sorted(outputs - marked)})"
+        assert not any((workdir / o).exists() for o in outputs), f"{node}: an output of the killed job exists"
     assert not (workdir / "results/report.html").exists()
-    run_snakemake(workdir, "--unlock")
+    # Not taken as complete: the next run plans the killed jobs again.
+    again = planned(workdir, tiny_config(), "--rerun-incomplete")
+    assert again["train_sae"] >= len(killed), again
     run_snakemake(workdir, "--rerun-incomplete")
-    assert_same_tables(demo_run, workdir)
+    assert not incomplete_outputs(workdir)
+    assert_same_result_files(demo_run, workdir)
 
 
 # ---------------------------------------------------------------- output cache across workflows
@@ -185,7 +230,7 @@ def test_second_checkout_takes_embeddings_from_the_output_cache(tmp_path):
 @pytest.mark.parametrize("profile", ["demo", "local", "slurm"])
 def test_profile_dry_run(profile, tmp_path):
     if profile == "slurm":
-        pytest.importorskip("snakemake_executor_plugin_slurm")
+        import_or_missing("snakemake_executor_plugin_slurm", "pip install -e .[slurm] for the SLURM profile")
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n",
            "--profile", str(REPO / "profiles" / profile)]
     if profile != "demo":

@@ -4,19 +4,17 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from audiosae.atlas.ablation import run_ablation  # noqa: E402
-from audiosae.jsonio import write_json  # noqa: E402
+from audiosae.jsonio import read_json, write_json  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
-probe = json.loads(Path(snakemake.input.probe_json).read_text())
-sae_dirs = {rep: Path(w).parent for rep, w in zip(p.reps, snakemake.input.weights)}
-doc = run_ablation(sae_dirs, snakemake.input.probe_npz, snakemake.input.manifest, label=p.target,
+probe = read_json(snakemake.input.probe_json)
+doc = run_ablation({rep: Path(d) for rep, d in p.sae_dirs.items()}, snakemake.input.probe_npz, snakemake.input.manifest, label=p.target,
                    test_clip_ids=probe.get("test_clip_ids"), model=snakemake.wildcards.model,
                    layer=int(snakemake.wildcards.layer), m=p.m, draws=p.draws, seed=p.seed,
                    log=lambda msg: print(msg, file=sys.stderr))

@@ -8,14 +8,15 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from audiosae.atomic import atomic_output  # noqa: E402
+from audiosae.atomic import write_npz  # noqa: E402
 from audiosae.data.manifest import read_manifest  # noqa: E402
 from audiosae.frames.acoustics import FrameSource, frame_acoustics, read_llds, true_f0_tracks  # noqa: E402
 from audiosae.jsonio import write_json  # noqa: E402
+from audiosae.layout import Rep  # noqa: E402
 
 w, p = snakemake.wildcards, snakemake.params
-kind = "original" if w.rep == "original" else "fsae"
-frames = FrameSource(kind, snakemake.input.frames, int(w.layer))
+rep = Rep.parse(w.rep)
+frames = FrameSource("original" if rep.is_original else "fsae", snakemake.input.frames, int(w.layer))
 tracks = None
 if p.synthetic:
     from audiosae.data.synthetic import TRACKS_FILE
@@ -25,12 +26,11 @@ if p.synthetic:
         tracks = true_f0_tracks(read_manifest(snakemake.input.manifest), tracks_file, snakemake.input.corpus)
 result = frame_acoustics(frames, read_llds(snakemake.input.llds), tracks, max_frames=p.max_frames, seed=p.seed)
 rho = result.pop("rho")
-doc = {"model": w.model, "layer": int(w.layer), "rep": w.rep, "level": "frame" if kind == "fsae" else "original",
+doc = {"model": w.model, "layer": int(w.layer), "rep": w.rep, "level": rep.level,
        "max_frames": p.max_frames, "seed": p.seed, **result}
 write_json(snakemake.output.json, doc)
-with atomic_output(snakemake.output.npz) as tmp:
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, rho=rho.astype(np.float32), targets=np.array([t["target"] for t in result["targets"]]))
+write_npz(snakemake.output.npz, {"rho": rho.astype(np.float32),
+                                 "targets": np.array([t["target"] for t in result["targets"]])})
 best = {t["target"]: round(t["best_abs_rho"], 3) for t in result["targets"]}
 print(f"{w.model} layer {w.layer} {w.rep}: MCC {result['mcc']:.3f} over {result['n_frames_used']} frames; "
       f"best |rho| {best}", file=sys.stderr)

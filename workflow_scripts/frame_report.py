@@ -14,7 +14,8 @@ atlas = None
 atlas_tables = [p for p in getattr(snakemake.input, "atlas", []) or [] if Path(p).stem == "interpretable"]
 if atlas_tables:
     atlas = read_tables(Path(atlas_tables[0]).parent, ["interpretable"])["interpretable"]
-tables = write_tables(snakemake.input.acoustics, core, Path(snakemake.output.csv[0]).parent, atlas)
+tables = write_tables(snakemake.input.acoustics, core, Path(snakemake.output.csv[0]).parent, atlas,
+                      target=snakemake.params.target)
 for name, df in tables.items():
     print(f"{name}: {len(df)} rows", file=sys.stderr)
 captions = make_figures(tables, Path(snakemake.output.png[0]).parent)

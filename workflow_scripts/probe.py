@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_limits
 from audiosae.atomic import write_npz
 from audiosae.data.manifest import read_manifest
 from audiosae.jsonio import write_json
+from audiosae.layout import probe_path
 from audiosae.probe import load_probe_data, run_probe
 
 
@@ -14,9 +15,13 @@ def log(msg):
     print(msg, file=sys.stderr)
 
 
-p = snakemake.params
+p, w = snakemake.params, snakemake.wildcards
 manifest = read_manifest(snakemake.input.manifest)
-for (target, split), json_path, npz_path in zip(p.targets.items(), snakemake.output.json, snakemake.output.npz):
+for target, split in p.targets.items():
+    json_path, npz_path = (probe_path(target, w.model, w.layer, w.rep, ext) for ext in ("json", "npz"))
+    if json_path not in snakemake.output.json or npz_path not in snakemake.output.npz:
+        raise RuntimeError(f"rule probe: {json_path} is not among its outputs; rules/probe.smk and "
+                           f"audiosae.layout disagree")
     split = dict(split)
     data = load_probe_data(snakemake.input.store, p.array, manifest, target, split.pop("strategy"), **split)
     log(f"target {data.target} (split: {data.split_strategy}), {len(data.classes)} classes; "

@@ -14,8 +14,9 @@ from typing import Iterator
 
 
 def tmp_sibling(path: Path | str) -> Path:
+    """``<name>.tmp-<pid><suffix>``: beside `path`, and with its suffix (matplotlib picks a format by it)."""
     path = Path(path)
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}{path.suffix}")
 
 
 def _remove(path: Path) -> None:
@@ -40,9 +41,23 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)  # os.replace cannot replace a non-empty folder
-    os.replace(tmp, path)
+    publish(tmp, path)
+
+
+def publish(src: Path | str, dst: Path | str) -> None:
+    """Move the finished `src` (a file or folder) to `dst`, replacing what was there: the one rename that makes
+    a result visible."""
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)  # os.replace cannot replace a non-empty folder
+    os.replace(src, dst)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    """Write `text` (UTF-8) to `path`, atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_npz(path: Path | str, arrays: dict) -> None:

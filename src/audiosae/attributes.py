@@ -154,6 +154,12 @@ def join_factors(table: pd.DataFrame, manifest: pd.DataFrame, factors: pd.DataFr
     return table.merge(joined.drop(columns=["_key", "_merge"]), on="clip_id", how="left", validate="one_to_one")
 
 
+def read_attributes(source: Path | str | pd.DataFrame) -> pd.DataFrame:
+    """The attributes table (a parquet path, or the frame itself) indexed by clip id (as str)."""
+    table = source if isinstance(source, pd.DataFrame) else pd.read_parquet(source)
+    return table.assign(clip_id=table["clip_id"].astype(str)).set_index("clip_id")
+
+
 def write_parquet(frame: pd.DataFrame, path: Path | str) -> None:
     """Write `frame` to `path` as Parquet, atomically."""
     with atomic_output(path) as tmp:

@@ -1,6 +1,6 @@
 """Load and check a study's configuration before any job runs.
 
-The JSON schema (``schemas/config.schema.yaml``) says what each key is; each
+The JSON schema (``audiosae/schemas/config.schema.yaml``, package data) says what each key is; each
 encoder module adds the model keys of its own source (``Facts.options``, see
 audiosae.encoders.registry). This module fills in the defaults, turns the first
 violation into one sentence that names the key, and adds the checks a schema
@@ -11,6 +11,7 @@ out-of-range layer), asking the encoder registry for every fact about a model.
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -18,7 +19,8 @@ import yaml
 
 from audiosae.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = resources.files("audiosae") / "schemas" / "config.schema.yaml"
+"""The schema, shipped inside the package (found the same way from a checkout and from an install)."""
 __all__ = ["ConfigError", "SCHEMA_PATH", "load_schema", "validate"]
 
 
@@ -71,12 +73,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{_key_path(error)}': {error.message}"
 
 
-def load_schema(path: Path | str = SCHEMA_PATH) -> dict:
-    """The config schema, with every encoder source's own model keys merged in."""
+def load_schema(path: Path | str | None = None) -> dict:
+    """The config schema (the packaged one unless `path` names another), with every encoder source's own model
+    keys merged in."""
     from audiosae.encoders.registry import SOURCES, source_options
 
-    with open(path) as fh:
-        schema = yaml.safe_load(fh)
+    text = (SCHEMA_PATH if path is None else Path(path)).read_text(encoding="utf-8")
+    schema = yaml.safe_load(text)
     model = schema["properties"]["models"]["additionalProperties"]
     model["properties"]["source"]["enum"] = list(SOURCES)
     for source, options in source_options().items():
@@ -198,3 +201,12 @@ def study_config(config: dict) -> dict:
             out["data"].pop(kind, None)
     return out
 
+
+
+def primary_target(config: dict) -> str:
+    """The study's primary probe target: the first of ``probe.targets`` (the paper's question, singing technique,
+    on VocalSet). The ablation test, the levels table and claim 1 ask it; every table keeps all targets."""
+    targets = config["probe"]["targets"]
+    if not targets:
+        raise ConfigError("config key 'probe.targets': no probe target; list at least one label")
+    return targets[0]["label"]

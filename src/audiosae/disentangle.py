@@ -421,7 +421,7 @@ def load_test_items(store, array: str, manifest, split: str = "test") -> tuple[n
     if manifest is not None:
         from audiosae.data.manifest import read_manifest
 
-        man = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
+        man = read_manifest(manifest)
         expected = set(man.loc[man["split"] == split, "clip_id"].astype(str))
         got = set(index["clip_id"])
         if expected != got:
@@ -441,8 +441,9 @@ def run_disentangle(store, array: str, attributes, manifest=None, *, model: str 
                     eps: float = 1e-6, seed: int = 42, n_jobs: int = 1, log=None) -> tuple[dict, dict]:
     """One (model, layer, rep): returns (the JSON document, arrays for the .npz)."""
     x, clip_ids = load_test_items(store, array, manifest)
-    table = pd.read_parquet(attributes) if not isinstance(attributes, pd.DataFrame) else attributes
-    table = table.assign(clip_id=table["clip_id"].astype(str)).set_index("clip_id")
+    from audiosae.attributes import read_attributes
+
+    table = read_attributes(attributes)
     missing = [c for c in clip_ids if c not in table.index]
     if missing:
         raise DisentangleError(f"{attributes}: no attributes for {len(missing)} test clips (e.g. {missing[0]!r}); "

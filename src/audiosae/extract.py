@@ -25,6 +25,7 @@ from tqdm import tqdm
 from audiosae import store
 from audiosae.data.audio import crop, crop_starts, load_audio
 from audiosae.encoders.registry import Encoder, build_encoder, check_layers
+from audiosae.encoders.twin import calibrate_if_needed
 
 _PACKAGES = ("audiosae", "torch", "torchaudio", "transformers", "huggingface_hub", "torchcrepe", "resemblyzer",
              "numpy", "zarr", "soundfile")
@@ -103,6 +104,7 @@ def extract_embeddings(manifest: str | Path, out: str | Path, model_cfg: dict, *
     t0 = time.perf_counter()
     enc = encoder or build_encoder(model_cfg, None if weights_dir is None else str(weights_dir), device,
                                    dtype=dtype, name=name)
+    calibrate_if_needed(enc, table, root, crop_seconds, crop_seed)  # a CREPE twin's batch-norm statistics
     load_s = time.perf_counter() - t0
     check_layers(name, model_cfg.get("layers", "all"), enc)
     used_dtype = str(getattr(enc, "dtype", torch.float32)).replace("torch.", "")

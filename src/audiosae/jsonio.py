@@ -1,4 +1,5 @@
-"""JSON results on disk: numpy values made plain, NaN written as null, atomic writes."""
+"""JSON results on disk: numpy values made plain, NaN written as null, atomic writes; the one JSON writer and
+reader of the package."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import math
 
 import numpy as np
 
-from audiosae.atomic import atomic_output
+from pathlib import Path
+
+from audiosae.atomic import write_text
 
 
 def to_jsonable(obj):
@@ -28,8 +31,21 @@ def to_jsonable(obj):
     return obj
 
 
-def write_json(path, doc) -> None:
+class ResultFileError(ValueError):
+    """A result file is missing or is not valid JSON."""
+
+
+def write_json(path, doc, indent: int | None = 1) -> None:
     """Write `doc` to `path` atomically (temporary sibling, then rename), NaN as null."""
-    text = json.dumps(to_jsonable(doc), indent=1, allow_nan=False) + "\n"
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
+    write_text(path, json.dumps(to_jsonable(doc), indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def read_json(path, error: type[Exception] = ResultFileError):
+    """The JSON document at `path`; a missing or malformed file raises `error` naming it and what to do."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: file not found; run the stage that writes it first") from None
+    except json.JSONDecodeError as err:
+        raise error(f"{path}: not valid JSON ({err}); delete it and rerun its rule") from None

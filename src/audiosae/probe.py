@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 
 class ProbeError(ValueError):
@@ -78,7 +77,7 @@ def load_probe_data(store, array: str, manifest, label: str, split: str = "corpu
     from audiosae.data.manifest import ManifestError, read_manifest
     from audiosae.store import read_array, read_index
 
-    man = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
+    man = read_manifest(manifest)
     if label not in man.columns:
         raise ProbeError(f"the manifest has no label column '{label}' (columns: {', '.join(man.columns)}); "
                          f"fix probe.targets or rebuild the manifest")

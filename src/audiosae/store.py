@@ -14,7 +14,6 @@ done. Readers take rows in chunks; nothing here loads every layer at once.
 
 from __future__ import annotations
 
-import os
 import shutil
 import warnings
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from audiosae.atomic import tmp_sibling
+from audiosae.atomic import publish, tmp_sibling
 
 # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which Zarr
 # reports as a foreign object in the hierarchy; it is expected there.
@@ -82,9 +81,7 @@ class StoreWriter:
     def commit(self) -> None:
         """Publish the store: replace `path` by the finished temporary sibling."""
         self.root.attrs["complete"] = True
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -9,6 +9,10 @@ the ablation. If the latents carry class c, class c's recall drops and the other
 classes' recall barely moves. The control zeroes m random live latents instead
 (the mean over `draws` draws).
 
+A node with fewer live latents than m (a random-weights twin's sparse layer can
+keep 7 of 64) is not an error: half its live latents are ablated, or, with
+fewer than 2, the test is skipped; each row's ``m`` and ``note`` say so.
+
 Numbers per class: ``recall`` (reconstructions, nothing ablated),
 ``drop_class`` (recall of c lost by ablating c's latents), ``drop_others``
 (mean recall lost by the other classes present in the test set), the same two for
@@ -81,8 +85,10 @@ def ablation_effects(decode: Callable[[np.ndarray], np.ndarray], codes_test: np.
     y_test = np.asarray(y_test, dtype=np.int64)
     n_classes = len(classes)
     live_idx = np.flatnonzero(live)
-    if len(live_idx) < m:
-        raise AtlasError(f"only {len(live_idx)} live latents, fewer than atlas.ablation_m = {m}")
+    m_used, note = ablation_m(len(live_idx), m)
+    if m_used == 0:
+        return _skipped(classes, y_test, m, note)
+    m_requested, m = m, m_used
 
     def predict(codes):
         return (decode(codes) @ weight.T + bias).argmax(axis=1)
@@ -114,11 +120,13 @@ def ablation_effects(decode: Callable[[np.ndarray], np.ndarray], codes_test: np.
             "drop_others": float(np.mean(drop[others])) if len(others) else np.nan,
             "control_drop_class": control[c],
             "control_drop_others": float(np.mean(control[others])) if len(others) else np.nan,
+            "m": int(m), "note": note,
         })
     table = pd.DataFrame(rows)
     table["specificity"] = table["drop_class"] - table["drop_others"]
     table["control_specificity"] = table["control_drop_class"] - table["control_drop_others"]
-    summary = {"accuracy_reconstruction": accuracy, "m": int(m), "draws": int(draws),
+    summary = {"accuracy_reconstruction": accuracy, "m": int(m), "m_requested": int(m_requested), "note": note,
+               "draws": int(draws),
                "drop_class_mean": float(table["drop_class"].mean()),
                "drop_others_mean": float(table["drop_others"].mean()),
                "control_drop_class_mean": float(table["control_drop_class"].mean()),
@@ -127,6 +135,34 @@ def ablation_effects(decode: Callable[[np.ndarray], np.ndarray], codes_test: np.
                "classes_more_specific_than_control": int((table["specificity"] > table["control_specificity"]).sum()),
                "classes": int(len(table))}
     return table, summary
+
+
+def ablation_m(n_live: int, m: int) -> tuple[int, str]:
+    """(m to use, note) for a node with `n_live` live latents when `m` are asked for.
+
+    With fewer live latents than m, half of them (rounded down) are ablated, so
+    the random control still draws sets other than the chosen one; with fewer
+    than 2, the test is skipped (m 0). The note says which, and why.
+    """
+    if n_live >= m:
+        return int(m), ""
+    lowered = n_live // 2
+    if lowered == 0:
+        return 0, f"skipped: {n_live} live latent{'s' if n_live != 1 else ''}, too few to ablate and compare"
+    return lowered, f"only {n_live} live latents: m lowered from {m} to {lowered} (half of them)"
+
+
+def _skipped(classes: list[str], y_test: np.ndarray, m: int, note: str) -> tuple[pd.DataFrame, dict]:
+    """A node too degenerate to ablate: one row per class present, the numbers missing and the reason stated."""
+    nan = float("nan")
+    present = [c for c in range(len(classes)) if (y_test == c).any()]
+    rows = [{"class": classes[c], "n_test": int((y_test == c).sum()), "latents": "", "selection_auroc_mean": nan,
+             "recall": nan, "drop_class": nan, "drop_others": nan, "control_drop_class": nan,
+             "control_drop_others": nan, "m": 0, "note": note, "specificity": nan, "control_specificity": nan}
+            for c in present]
+    summary = {"accuracy_reconstruction": nan, "m": 0, "m_requested": int(m), "note": note, "skipped": True,
+               "classes": len(rows)}
+    return pd.DataFrame(rows), summary
 
 
 def selection_aurocs(codes: np.ndarray, labels, classes: list[str]) -> np.ndarray:
@@ -153,7 +189,7 @@ def run_ablation(sae_dirs: dict[str, Path | str], probe_npz: Path | str, manifes
     from audiosae.data.manifest import read_manifest
 
     weight, bias, classes = load_probe_weights(probe_npz)
-    man = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    man = read_manifest(manifest)
     if label not in man.columns:
         raise AtlasError(f"the manifest has no label column {label!r} for the ablation's probe target")
     by_id = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")
@@ -179,7 +215,11 @@ def run_ablation(sae_dirs: dict[str, Path | str], probe_npz: Path | str, manifes
         table, summary = ablation_effects(sae_decoder(sae_dir), codes[is_test],
                                           np.array([lookup[v] for v in values[is_test]]), weight, bias, classes,
                                           auc, live, m=m, draws=draws, seed=seed + k)
-        if log:
+        if log and summary.get("skipped"):
+            log(f"{rep}: {summary['note']}")
+        elif log:
+            if summary["note"]:
+                log(f"{rep}: {summary['note']}")
             log(f"{rep}: reconstruction accuracy {summary['accuracy_reconstruction']:.3f}; mean recall drop "
                 f"{summary['drop_class_mean']:.3f} for the class, {summary['drop_others_mean']:.3f} for the others, "
                 f"{summary['control_drop_class_mean']:.3f} with random latents")

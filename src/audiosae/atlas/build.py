@@ -61,7 +61,7 @@ def load_inputs(store, array: str, manifest, attributes, rep: str = ""):
     from audiosae.data.manifest import read_manifest
 
     codes, clip_ids = load_clip_codes(store, array, rep)
-    man = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
+    man = read_manifest(manifest)
     man = man.assign(clip_id=man["clip_id"].astype(str)).set_index("clip_id")
     missing = sorted(set(clip_ids) - set(man.index))
     if missing:
@@ -76,8 +76,9 @@ def load_inputs(store, array: str, manifest, attributes, rep: str = ""):
     gcol = group_column(man.reset_index())
     groups = man[gcol].astype(str).to_numpy() if gcol else None
 
-    table = pd.read_parquet(attributes) if not isinstance(attributes, pd.DataFrame) else attributes
-    table = table.assign(clip_id=table["clip_id"].astype(str)).set_index("clip_id")
+    from audiosae.attributes import read_attributes
+
+    table = read_attributes(attributes)
     lacking = [c for c in clip_ids if c not in table.index]
     if lacking:
         raise AtlasError(f"{attributes}: no attributes for {len(lacking)} clips (e.g. {lacking[0]!r}); "
@@ -102,7 +103,7 @@ def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_
           if groups_sorted is not None else np.full(factors.shape[1], np.nan))
     rows = [{"factor": name, "unit": int(match["unit"][j]), "rho": match["rho"][j], "readout_r2": r2[j]}
             for j, name in enumerate(factors.columns)]
-    return {"mcc": match["mcc"], "factors": rows, "readout_r2_mean": float(np.nanmean(r2)) if np.isfinite(r2).any()
+    return {"mcc": match["mcc"], "note": match["note"], "factors": rows, "readout_r2_mean": float(np.nanmean(r2)) if np.isfinite(r2).any()
             else float("nan"), "folds_grouped_by": "group" if groups_sorted is not None else None}
 
 
@@ -121,10 +122,9 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     """
     from audiosae.atlas.clips import read_clip_index
     from audiosae.atlas.page import page_data, render_page
-    import json
 
     from audiosae.atomic import atomic_output
-    from audiosae.jsonio import to_jsonable
+    from audiosae.jsonio import write_json
 
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
@@ -152,13 +152,14 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
         summary["truth"] = ground_truth(stats, stats.activations, sets["factors"].iloc[sort].reset_index(drop=True),
                                         g, ridge_folds)
         say(f"ground truth: MCC {summary['truth']['mcc']:.3f}, read-out R² mean "
-            f"{summary['truth']['readout_r2_mean']:.3f}")
+            f"{summary['truth']['readout_r2_mean']:.3f} {summary['truth']['note']}")
+    summary = to_jsonable(summary)  # NaN (a degenerate node's missing match) -> null, for the page's strict JSON
 
     out_dir = Path(out_dir)
     with atomic_output(out_dir) as tmp:
         tmp.mkdir(parents=True)
         stats.table.to_csv(tmp / "units.csv", index=False, float_format="%.6g")
-        (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1, ensure_ascii=False) + "\n")
+        write_json(tmp / "summary.json", summary)
         # Media by their path from where the page will be published (its temporary sibling has the same depth).
         rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(out_dir))).as_posix()
         files = dict(zip(media.index, zip(media["audio"], media["image"])))

@@ -16,13 +16,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from audiosae.report.figures import _save, _sweep, _theme, heatmap  # noqa: E402
+from audiosae.report.figures import save_figure, sweep, apply_theme, heatmap  # noqa: E402
 
 
 
 def fig_share(tables: dict) -> tuple[plt.Figure, str]:
     df = tables["interpretable"]
-    fig = _sweep(df, "share", "Live units with a\nclear label (%)", scale=100.0, ymin=0.0)
+    fig = sweep(df, "share", "Live units with a\nclear label (%)", scale=100.0, ymin=0.0)
     orig = df[df["rep"] == "original"]["share"]
     sae = df[df["rep"] != "original"]["share"]
     thr = f"AUROC ≥ {df['auroc_threshold'].iloc[0]:g} or |ρ| ≥ {df['rho_threshold'].iloc[0]:g}"
@@ -35,7 +35,7 @@ def fig_truth(tables: dict) -> tuple[plt.Figure, str]:
     mcc = tables["mcc"]
     long = pd.concat([mcc.assign(metric="MCC (matched |ρ|)", value=mcc["mcc"]),
                       mcc.assign(metric="ridge read-out R²", value=mcc["readout_r2_mean"])], ignore_index=True)
-    fig = _sweep(long, "value", "mean over true factors", rows="metric")
+    fig = sweep(long, "value", "mean over true factors", rows="metric")
     orig = mcc[mcc["rep"] == "original"]
     sae = mcc[mcc["rep"] != "original"]
     return fig, (f"Ground truth on the synthetic corpus: top, the MCC (true factors matched one-to-one to units, "
@@ -109,11 +109,11 @@ MAKERS = {"interpretable_share_vs_sparsity": fig_share, "ground_truth_vs_sparsit
 
 def make_figures(tables: dict, out_dir: Path | str, names) -> dict[str, str]:
     """Draw the named figures into out_dir (PNG + PDF); returns {name: caption}."""
-    _theme()
+    apply_theme()
     out_dir = Path(out_dir)
     captions = {}
     for name in names:
         fig, caption = MAKERS[name](tables)
-        _save(fig, out_dir, name)
+        save_figure(fig, out_dir, name)
         captions[name] = caption
     return captions

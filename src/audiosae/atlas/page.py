@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosae.atlas.stats import UnitStats
+from audiosae.layout import rep_of
 
 PAGE_SIZE = 40
 
@@ -48,12 +49,7 @@ def _num(v, digits: int = 4):
 
 
 def _rep_title(rep: str) -> str:
-    if rep == "original":
-        return "original layer output"
-    for prefix, words in (("fsae", "frame-level SAE"), ("sae", "SAE")):
-        if rep.startswith(prefix):
-            return f"{words}, sparsity {rep[len(prefix):]}"
-    return rep
+    return rep_of(rep).title()
 
 
 def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model: str, layer: int, rep: str,

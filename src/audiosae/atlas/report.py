@@ -25,15 +25,14 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from audiosae.report.aggregate import read_json
-
-ORIGINAL = "original"
+from audiosae.jsonio import read_json
+from audiosae.layout import LEVELS, ORIGINAL, Rep, RepError
 KEYS = ["model", "layer", "rep", "level", "sparsity"]
 MCC_COLUMNS = KEYS + ["factors", "mcc", "readout_r2_mean", "delta_mcc"]
 GROUND_TRUTH_COLUMNS = KEYS + ["factor", "matched_unit", "matched_rho", "matched_abs_rho", "readout_r2"]
 ABLATION_COLUMNS = KEYS + ["target", "m", "class", "n_test", "latents", "selection_auroc_mean", "recall", "drop_class",
                            "drop_others", "control_drop_class", "control_drop_others", "specificity",
-                           "control_specificity"]
+                           "control_specificity", "note"]
 MAJORITY = 0.75  # share of (node, sparsity) pairs that must agree for "supported", as for claim 3
 
 
@@ -43,17 +42,11 @@ class AtlasReportError(ValueError):
 
 def rep_parts(rep: str) -> tuple[str, float]:
     """(level, sparsity) of a rep name: original -> ("original", NaN), sae0.9 -> ("clip", 0.9), fsae0.9 -> ("frame", 0.9)."""
-    if rep == ORIGINAL:
-        return "original", math.nan
-    if rep.startswith("ext-") and len(rep) > 4:  # an SAE trained elsewhere (sae.external): no target sparsity
-        return "ext", math.nan
-    for prefix, level in (("fsae", "frame"), ("sae", "clip")):
-        if rep.startswith(prefix):
-            try:
-                return level, float(rep[len(prefix):])
-            except ValueError:
-                break
-    raise AtlasReportError(f"representation {rep!r} is not 'original', 'sae<sparsity>' or 'fsae<sparsity>'")
+    try:
+        r = Rep.parse(rep)
+    except RepError as err:
+        raise AtlasReportError(str(err)) from None
+    return r.level, r.sparsity_value
 
 
 def _num(v) -> float:
@@ -65,7 +58,7 @@ def _order(df: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
         return df
     models = list(dict.fromkeys(df["model"]))
     key = df.assign(_m=df["model"].map({m: i for i, m in enumerate(models)}),
-                    _l=df["level"].map({"original": 0, "clip": 1, "frame": 2, "ext": 3}), _s=df["sparsity"].fillna(-1.0))
+                    _l=df["level"].map(LEVELS.index), _s=df["sparsity"].fillna(-1.0))
     return key.sort_values(["_m", "layer", "_l", "_s", *extra], kind="stable").drop(
         columns=["_m", "_l", "_s"]).reset_index(drop=True)
 

@@ -12,7 +12,6 @@ the zip then holds every clip once, and the pages' relative links
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 
@@ -44,13 +43,14 @@ def landing_page(rows: list[dict], title: str = "Latent atlas") -> str:
 def build_site(atlas_dirs, clips_dir: Path | str, out_dir: Path | str) -> list[dict]:
     """Write the folder (atomically); returns one row per page."""
     from audiosae.atomic import atomic_output
+    from audiosae.jsonio import read_json
 
     clips_dir = Path(clips_dir)
     rows = []
     with atomic_output(out_dir) as tmp:
         tmp.mkdir(parents=True)
         for d in map(Path, atlas_dirs):
-            s = json.loads((d / "summary.json").read_text())
+            s = read_json(d / "summary.json")
             rel = Path(s["model"]) / f"layer{s['layer']}" / s["rep"]
             _link(d / "index.html", tmp / rel / "index.html")
             rows.append({"model": s["model"], "layer": s["layer"], "rep": s["rep"], "units": s["units"],

@@ -27,8 +27,12 @@ RIDGE_ALPHAS = np.logspace(-6, 6, 25)
 def matched_correlation(rho: np.ndarray) -> dict:
     """Hungarian match of factors to units on |ρ| (`rho` [units, factors]; NaN counts as 0).
 
-    Returns {"unit": [factors] matched unit (-1 when there are fewer units),
-    "rho": [factors] signed ρ of the match, "mcc": mean matched |ρ|}.
+    Returns {"unit": [factors] matched unit (-1 when unmatched), "rho": [factors]
+    signed ρ of the match (NaN when unmatched), "mcc": mean matched |ρ| over the
+    matched factors (NaN when none is), "note": why factors are unmatched, or ""}.
+    A factor is unmatched when fewer units than factors have a finite ρ (dead
+    or constant units have none): a degenerate node, e.g. a random-weights
+    twin's sparse layer with 7 live latents for 8 factors.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -36,11 +40,17 @@ def matched_correlation(rho: np.ndarray) -> dict:
     score = np.nan_to_num(np.abs(rho), nan=0.0).T  # [factors, units]
     rows, cols = linear_sum_assignment(score, maximize=True)
     unit = np.full(rho.shape[1], -1, dtype=np.int64)
-    unit[rows] = cols
     matched = np.full(rho.shape[1], np.nan)
-    matched[rows] = rho[cols, rows]
+    if rho.size:
+        real = np.isfinite(rho[cols, rows])  # a pairing with a unit of no finite ρ is no match
+        unit[rows[real]] = cols[real]
+        matched[rows[real]] = rho[cols[real], rows[real]]
     mcc = float(np.nanmean(np.abs(matched))) if np.isfinite(matched).any() else float("nan")
-    return {"unit": unit, "rho": matched, "mcc": mcc}
+    n_units = int(np.isfinite(rho).any(axis=1).sum()) if rho.size else 0
+    missing = int((unit < 0).sum())
+    note = (f"{missing} of {rho.shape[1]} factors unmatched: only {n_units} unit{'s' if n_units != 1 else ''} "
+            f"with a finite ρ" if missing else "")
+    return {"unit": unit, "rho": matched, "mcc": mcc, "note": note}
 
 
 def readout_targets(factors) -> np.ndarray:

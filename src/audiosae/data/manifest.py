@@ -55,8 +55,12 @@ def label_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in FIXED_COLUMNS and c != SOURCE]
 
 
-def read_manifest(path: Path | str) -> pd.DataFrame:
-    """The manifest at `path`, checked: fixed columns present, ids unique, splits known; ids and labels as str."""
+def read_manifest(path: Path | str | pd.DataFrame) -> pd.DataFrame:
+    """The manifest at `path`, checked: fixed columns present, ids unique, splits known; ids and labels as str.
+
+    The one entry point for a manifest: a frame already read (by this function) is returned as it is."""
+    if isinstance(path, pd.DataFrame):
+        return path
     path = Path(path)
     try:
         head = pd.read_csv(path, nrows=0)

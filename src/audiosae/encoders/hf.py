@@ -255,7 +255,15 @@ class HFEncoder:
         config = AutoConfig.from_pretrained(str(self.weights_dir), **kw)
         if trust:
             _compat(config)
-        model = AutoModel.from_pretrained(str(self.weights_dir), config=config, **{_dtype_kwarg(): dtype}, **kw)
+        from audiosae.encoders.twin import seeded, twin_seed
+
+        self.random_seed = twin_seed(model_cfg)
+        if self.random_seed is None:
+            model = AutoModel.from_pretrained(str(self.weights_dir), config=config, **{_dtype_kwarg(): dtype}, **kw)
+        else:
+            # The twin: the architecture's own initialisation under the seed; the weights file is never read.
+            with seeded(self.random_seed):
+                model = AutoModel.from_config(config, trust_remote_code=trust).to(dtype)
         self.model = model.eval().to(self.device)
         self.config = self.model.config
         fe_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
@@ -340,6 +348,19 @@ class HFEncoder:
         return "model's own"
 
     def describe(self) -> dict:
+        if self.random_seed is not None:
+            from audiosae.encoders.twin import provenance
+
+            return {
+                "model_id": self.model_id,
+                "revision": f"{provenance(self.random_seed)} (architecture from config.json of "
+                            f"{self.commit or self.requested_revision})",
+                "weights": "random",
+                "revision_requested": self.requested_revision,
+                "model_class": type(self.model).__name__,
+                "pooling": "mean over the sequence axis of every hidden_states entry (index 0 = embedding output)",
+                "hop": self.hop(),
+            }
         return {
             "model_id": self.model_id,
             "revision": self.commit or self.requested_revision,

@@ -58,7 +58,9 @@ class Facts(EncoderFacts):
         return 1 + int(n_samples) // self.hop_samples()
 
     def build(self, device, dtype):
-        return ResemblyzerEncoder(device=device, dtype=dtype)
+        from audiosae.encoders.twin import twin_seed
+
+        return ResemblyzerEncoder(device=device, dtype=dtype, random_seed=twin_seed(self.cfg))
 
 
 def weights_path() -> str:
@@ -81,24 +83,36 @@ def normalize_volume(batch, target_dbfs: float = TARGET_DBFS):
 
 
 class ResemblyzerEncoder:
-    """Pooled mel input and LSTM layer outputs of resemblyzer's VoiceEncoder."""
+    """Pooled mel input and LSTM layer outputs of resemblyzer's VoiceEncoder.
+
+    With `random_seed`, the random-weights twin: the LSTMs keep PyTorch's
+    default initialisation, drawn under that seed (see audiosae.encoders.twin).
+    """
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, device="cpu", dtype=None):
+    def __init__(self, device="cpu", dtype=None, random_seed: int | None = None):
         import torch
         import torchaudio
 
+        from audiosae.encoders.twin import seeded
+
         self.device = torch.device(device)
         self.dtype = dtype or torch.float32
-        checkpoint = torch.load(weights_path(), map_location="cpu", weights_only=True)
-        state = checkpoint["model_state"]
+        self.random_seed = random_seed
         self.layers = torch.nn.ModuleList()
-        for k in range(N_LAYERS):
-            lstm = torch.nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, num_layers=1, batch_first=True)
-            lstm.load_state_dict({f"{p}_l0": state[f"lstm.{p}_l{k}"]
-                                  for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
-            self.layers.append(lstm)
+        if random_seed is None:
+            state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
+            for k in range(N_LAYERS):
+                lstm = torch.nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, num_layers=1, batch_first=True)
+                lstm.load_state_dict({f"{p}_l0": state[f"lstm.{p}_l{k}"]
+                                      for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+                self.layers.append(lstm)
+        else:
+            with seeded(random_seed):
+                for k in range(N_LAYERS):
+                    self.layers.append(torch.nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, num_layers=1,
+                                                     batch_first=True))
         self.layers = self.layers.eval().to(self.device, self.dtype)
         n_fft = SAMPLE_RATE * WINDOW_MS // 1000
         self.mel = torchaudio.transforms.MelSpectrogram(
@@ -132,11 +146,20 @@ class ResemblyzerEncoder:
         return states
 
     def describe(self) -> dict:
-        with open(weights_path(), "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
+        extra = {}
+        if self.random_seed is None:
+            with open(weights_path(), "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+            revision = f"resemblyzer {importlib.metadata.version('resemblyzer')}, pretrained.pt sha256:{digest}"
+        else:
+            from audiosae.encoders.twin import provenance
+
+            revision = f"{provenance(self.random_seed)} (3 single-layer LSTMs, PyTorch default init)"
+            extra = {"weights": "random"}
         return {
             "model_id": "resemblyzer/VoiceEncoder",
-            "revision": f"resemblyzer {importlib.metadata.version('resemblyzer')}, pretrained.pt sha256:{digest}",
+            "revision": revision,
+            **extra,
             "pooling": "mean over mel frames of the mel input and of each LSTM layer's output",
             "hop": f"{HOP_MS} ms mel frames ({WINDOW_MS} ms windows) at {SAMPLE_RATE} Hz; volume raised to "
                    f"{TARGET_DBFS:g} dBFS per crop, no silence trimming",

@@ -31,6 +31,7 @@ from audiosae.atomic import atomic_output
 from audiosae.data.audio import load_audio
 from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import Encoder, build_encoder, model_facts, resolve_layers
+from audiosae.encoders.twin import calibrate_if_needed
 from audiosae.errors import FrameError
 from audiosae.extract import ExtractionError, package_versions, plan_items, read_manifest
 from audiosae.frames.store import DTYPES, Appender, check_disk, crop_frames, estimate_size, human_bytes
@@ -120,6 +121,7 @@ def extract_frames(manifest: str | Path, out: str | Path, model_cfg: dict, *, na
     t0 = time.perf_counter()
     enc = encoder or build_encoder(model_cfg, None if weights_dir is None else str(weights_dir), device,
                                    dtype=dtype, name=name)
+    calibrate_if_needed(enc, table, root, crop_seconds, crop_seed)  # a CREPE twin's batch-norm statistics
     load_s = time.perf_counter() - t0
     if enc.num_hidden_states != depth or [enc.layer_widths[l] for l in layers] != [widths[l] for l in layers]:
         raise FrameError(f"model '{name}': the loaded model has widths {enc.layer_widths}, its facts say {widths}")

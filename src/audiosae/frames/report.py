@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from audiosae.frames.acoustics import F0_LLD, TRUE_F0
-from audiosae.report.aggregate import (ORIGINAL, ReportInputError, _check_identity, _sort, read_json, rep_level,
+from audiosae.layout import frame_acoustics_path, rep_of
+from audiosae.report.aggregate import (ORIGINAL, ReportInputError, check_place, sort_rows, read_json,
                                        rep_sparsity, with_level, write_table)
 from audiosae.report.claims import MAJORITY, MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim
 
@@ -43,7 +44,8 @@ def acoustics_tables(paths: Iterable[Path | str]) -> tuple[pd.DataFrame, pd.Data
         for key in ("model", "layer", "rep", "targets", "mcc", "mcc_llds", "n_units"):
             if key not in d:
                 raise ReportInputError(f"{path}: missing key {key!r}; rerun frame_acoustics")
-        _check_identity(path, d["model"], d["layer"], d["rep"])
+        check_place(path, frame_acoustics_path(d["model"], d["layer"], d["rep"]),
+                    f"model {d['model']!r} layer {d['layer']} rep {d['rep']}")
         base = {"model": d["model"], "layer": int(d["layer"]), "rep": d["rep"], "sparsity": rep_sparsity(d["rep"])}
         best = {}
         for t in d["targets"]:
@@ -60,8 +62,8 @@ def acoustics_tables(paths: Iterable[Path | str]) -> tuple[pd.DataFrame, pd.Data
     mcc = pd.DataFrame(summary)
     if not mcc.empty:
         order = list(dict.fromkeys(mcc["model"]))
-        acoustics = _sort(acoustics, order, ("target",))
-        mcc = _sort(mcc, order)
+        acoustics = sort_rows(acoustics, order, ("target",))
+        mcc = sort_rows(mcc, order)
     return with_level(acoustics), with_level(mcc)
 
 
@@ -75,18 +77,22 @@ def _by_level(df: pd.DataFrame, cols: list[str], keys=("model", "layer", "sparsi
     return parts[0].merge(parts[1], on=keys, how="outer")
 
 
-def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.DataFrame | None = None) -> pd.DataFrame:
+def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.DataFrame | None = None,
+                 target: str | None = None) -> pd.DataFrame:
     """Clip against frame SAEs, one row per (model, layer, sparsity) (see the module docstring).
 
-    `atlas`: the atlas section's ``interpretable`` table, when the study has one.
+    `atlas`: the atlas section's ``interpretable`` table, when the study has one. `target`: the probe target
+    whose accuracy the table shows (the study's primary target, audiosae.config.primary_target); None: the
+    probe table's first.
     """
     rec, probe, dis = (tables.get(n, pd.DataFrame()) for n in ("reconstruction", "probe", "disentanglement"))
     if rec.empty or "level" not in rec:
         return pd.DataFrame()
     out = _by_level(rec, ["test_fvu", "test_dead_fraction", "n_latents"])
     if not probe.empty:
-        # The first probe target (the study's main question: technique on VocalSet); the probe table has them all.
-        target = str(probe["target"].iloc[0]) if "target" in probe else ""
+        # The primary probe target (the study's main question: technique on VocalSet); the probe table has them all.
+        if target is None:
+            target = str(probe["target"].iloc[0]) if "target" in probe else ""
         if target:
             probe = probe[probe["target"] == target]
         out = out.merge(_by_level(probe, ["accuracy"]), on=["model", "layer", "sparsity"], how="left")
@@ -117,13 +123,14 @@ def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.D
 
 
 def build_tables(acoustics_paths, core_tables: dict[str, pd.DataFrame],
-                 atlas: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+                 atlas: pd.DataFrame | None = None, target: str | None = None) -> dict[str, pd.DataFrame]:
     acoustics, mcc = acoustics_tables(acoustics_paths)
-    return {"levels": levels_table(core_tables, mcc, atlas), "frame_mcc": mcc, "frame_acoustics": acoustics}
+    return {"levels": levels_table(core_tables, mcc, atlas, target), "frame_mcc": mcc, "frame_acoustics": acoustics}
 
 
-def write_tables(acoustics_paths, core_tables, out_dir, atlas: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    tables = build_tables(acoustics_paths, core_tables, atlas)
+def write_tables(acoustics_paths, core_tables, out_dir, atlas: pd.DataFrame | None = None,
+                 target: str | None = None) -> dict[str, pd.DataFrame]:
+    tables = build_tables(acoustics_paths, core_tables, atlas, target)
     for name, df in tables.items():
         write_table(out_dir, name, df)
     return tables
@@ -141,9 +148,9 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
     import seaborn as sns
 
     from audiosae.report._io import write_captions
-    from audiosae.report.figures import LEVEL_STYLE, _save, _theme, heatmap, rep_label
+    from audiosae.report.figures import LEVEL_STYLE, save_figure, apply_theme, heatmap, rep_label
 
-    _theme()
+    apply_theme()
     out_dir = Path(out_dir)
     captions = {}
 
@@ -174,7 +181,7 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
         ax.set_ylabel(label)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=7)
-    _save(fig, out_dir, "levels_comparison")
+    save_figure(fig, out_dir, "levels_comparison")
     captions["levels_comparison"] = (
         "Clip-level SAEs (solid, circles; trained on each crop's time-averaged vector) against frame-level SAEs "
         "(dotted, squares; trained on every frame, their clip code the mean over the crop's frames) on the same "
@@ -201,7 +208,7 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
         ax.set_ylabel("target (eGeMAPS LLD)" if ax is axes[0, 0] else "")
         ax.tick_params(axis="x", rotation=35, labelsize=7)
         ax.tick_params(axis="y", labelsize=7)
-    _save(fig, out_dir, "frame_acoustics_best_rho")
+    save_figure(fig, out_dir, "frame_acoustics_best_rho")
     captions["frame_acoustics_best_rho"] = (
         "Best |Spearman ρ| over the test frames between any one unit and each eGeMAPS low-level descriptor (10 ms, "
         "voiced-only ones over voiced frames)" + (" and the true f0" if TRUE_F0 in targets else "")
@@ -253,5 +260,4 @@ def frames_claims(tables: dict[str, pd.DataFrame], majority: float = MAJORITY) -
 
 
 def rep_label_plain(rep: str) -> str:
-    level = rep_level(rep)
-    return "original" if level == ORIGINAL else f"{'frame ' if level == 'frame' else ''}SAE {rep_sparsity(rep):g}"
+    return rep_of(rep).label()

@@ -10,13 +10,28 @@ exactly once per epoch, batches mix frames from about buffer/chunk chunks, and
 the order is a function of (seed, epoch) only.
 
 Memory: one chunk plus the buffer (`buffer_frames` x width float32) plus
-per-clip bookkeeping; the store's size does not enter.
+per-clip bookkeeping, plus `prefetch` chunks read ahead; the store's size does
+not enter.
+
+Copies: a chunk's float16 frames are cast into the buffer's float32 rows in one
+pass (no float32 chunk in between, no masked copy when every frame is
+selected); a batch is one gather from the buffer (into `batch_out(n)` when
+given, e.g. pinned host memory for a GPU). The buffer's rows never move: a
+permutation of row slots does the compaction the order is defined by, so the
+batches are exactly those of the row-moving scheme.
+
+Reading: with ``prefetch > 0`` a reader thread decodes the next chunks (in
+the epoch's order, into a bounded queue) while the caller computes on the
+current batch; Zarr decoding and torch both release the GIL. The order, and so
+every batch, is the same with or without it.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -27,7 +42,8 @@ class FrameStream:
     """Batches of float32 frames of one layer, for the clips whose split is in `splits`."""
 
     def __init__(self, store: Path | str, layer: int, splits: tuple[str, ...] | list[str], batch_size: int,
-                 buffer_frames: int, seed: int, model: str | None = None):
+                 buffer_frames: int, seed: int, model: str | None = None, prefetch: int = 2,
+                 batch_out: Callable[[int], np.ndarray] | None = None):
         self.store = Path(store)
         self.array = layer_array(store, layer, model)
         clips = clip_index(store)
@@ -46,18 +62,75 @@ class FrameStream:
         self.chunks = [int(s) for s in starts
                        if selected_mask(self.first, self.ends, int(s), min(int(s) + self.chunk, total)).any()]
         self.total = total
+        self.prefetch = max(int(prefetch), 0)
+        self.batch_out = batch_out
+
+    def _selected(self, start: int) -> np.ndarray:
+        """The selected frames of the chunk at `start`, as stored (float16): a view when all are selected."""
+        stop = min(start + self.chunk, self.total)
+        raw = np.asarray(self.array[start:stop])
+        mask = selected_mask(self.first, self.ends, start, stop)
+        return raw if mask.all() else raw[mask]
+
+    def _chunks(self, starts: Iterable[int]) -> Iterator[np.ndarray]:
+        """`_selected` of each start in order, read `prefetch` chunks ahead by a thread when prefetch > 0."""
+        starts = list(starts)
+        if self.prefetch == 0 or len(starts) < 2:
+            for start in starts:
+                yield self._selected(start)
+            return
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            """Queue `item` unless the consumer has gone (then False)."""
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def reader() -> None:
+            try:
+                for start in starts:
+                    if not put(self._selected(start)):
+                        return
+                put(None)
+            except BaseException as exc:  # handed to the consumer, raised there
+                put(exc)
+
+        thread = threading.Thread(target=reader, name="FrameStream-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
 
     def rows(self, start: int) -> np.ndarray:
-        stop = min(start + self.chunk, self.total)
-        block = np.asarray(self.array[start:stop], dtype=np.float32)
-        return block[selected_mask(self.first, self.ends, start, stop)]
+        """The selected frames of the chunk at `start`, float32."""
+        return self._selected(start).astype(np.float32, copy=False)
 
     def sequential(self) -> Iterator[np.ndarray]:
-        """The selected frames in store order, one chunk at a time (for evaluation)."""
-        for start in self.chunks:
-            block = self.rows(start)
+        """The selected frames in store order, one float32 chunk at a time (for evaluation)."""
+        for block in self._chunks(self.chunks):
             if len(block):
-                yield block
+                yield block.astype(np.float32, copy=False)
+
+    def _gather(self, buf: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        if self.batch_out is None:
+            return buf[rows]
+        out = self.batch_out(len(rows))
+        np.take(buf, rows, axis=0, out=out)
+        return out
 
     def epoch(self, epoch: int) -> Iterator[np.ndarray]:
         """The shuffled batches of one epoch (the last one may be smaller)."""
@@ -66,22 +139,30 @@ class FrameStream:
         cap = self.buffer_frames
         b = self.batch_size
         buf = np.empty((cap + self.chunk, self.dim), dtype=np.float32)
+        slot = np.arange(cap + self.chunk)  # buffer position p holds the frame in row slot[p]
         n = 0
-        for c in order:
-            block = self.rows(self.chunks[c])
-            buf[n:n + len(block)] = block
-            n += len(block)
+        for block in self._chunks(self.chunks[c] for c in order):
+            m = len(block)
+            dest = slot[n:n + m]
+            if m and dest[-1] - dest[0] == m - 1 and np.all(np.diff(dest) == 1):
+                buf[dest[0]:dest[0] + m] = block  # the float16 -> float32 cast happens in this one copy
+            else:
+                buf[dest] = block
+            n += m
             while n >= cap:
                 take = np.sort(rng.choice(n, size=b, replace=False))
-                yield buf[take].copy()
-                # Fill the holes below n - b with the rows of the tail [n - b, n) that were not taken.
+                freed = slot[take]
+                yield self._gather(buf, freed)
+                # Positions: fill the holes below n - b with the tail [n - b, n)'s positions not taken;
+                # the taken rows become the free positions [n - b, n). No frame moves.
                 tail = n - b
                 holes = take[take < tail]
                 taken_tail = np.zeros(b, dtype=bool)
                 taken_tail[take[take >= tail] - tail] = True
                 movers = tail + np.flatnonzero(~taken_tail)
-                buf[holes] = buf[movers]
+                slot[holes] = slot[movers]
+                slot[tail:n] = freed
                 n = tail
         rest = rng.permutation(n)
         for start in range(0, n, b):
-            yield buf[rest[start:start + b]].copy()
+            yield self._gather(buf, slot[rest[start:start + b]])

@@ -27,7 +27,6 @@ the end, metrics.json last.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -44,9 +43,11 @@ from audiosae import store as zstore
 from audiosae.frames.store import (Appender, clip_index, frame_split, item_index, layer_array, open_frames,
                                    selected_mask)
 from audiosae.frames.stream import FrameStream
-from audiosae.jsonio import to_jsonable
+from audiosae.atomic import publish
+from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SparseAutoencoder
+from audiosae.sae.settings import FrameSAESettings
 from audiosae.sae.train import SAEPaths, fit_epochs, make_config, mean_mse_blocks, prepare_stats
 
 SPLITS = ("train", "valid", "test")
@@ -90,29 +91,62 @@ def fixed_mmap_threshold(nbytes: int = 128 * 1024) -> bool:
 
 
 def streamed_stats(stream: FrameStream) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and (population) std of the stream's frames, accumulated in float64 about a shift."""
+    """Per-dimension mean and (population) std of the stream's frames, accumulated in float64 about a shift.
+
+    The chunks stay float32 (the frames are float16 in the store, exact in float32); only
+    the per-chunk sums are float64, so no float64 copy of a chunk is made.
+    """
     shift = total = total_sq = None
     n = 0
     for block in stream.sequential():
-        x = torch.from_numpy(block).double()
+        x = torch.from_numpy(block)
         if shift is None:
-            shift = x.mean(0)
-            total = torch.zeros_like(shift)
-            total_sq = torch.zeros_like(shift)
+            shift = x.mean(0, dtype=torch.float64).float()
+            total = torch.zeros(x.shape[1], dtype=torch.float64)
+            total_sq = torch.zeros(x.shape[1], dtype=torch.float64)
         c = x - shift
-        total += c.sum(0)
-        total_sq += c.pow(2).sum(0)
+        total += c.sum(0, dtype=torch.float64)
+        total_sq += c.mul_(c).sum(0, dtype=torch.float64)
         n += x.shape[0]
     mean_c = total / n
     var = (total_sq / n - mean_c.pow(2)).clamp_min(0)
-    return (shift + mean_c).float(), var.sqrt().float()
+    return (shift.double() + mean_c).float(), var.sqrt().float()
 
 
-def _publish(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
+class _PinnedBatches:
+    """Pinned host buffers the stream gathers batches into, for asynchronous copies to a GPU.
+
+    A ring of `depth` buffers; before a buffer is reused, the copy that last read it
+    has finished (a CUDA event), so the host may run ahead of the device by depth - 1
+    batches. On a CPU device (the logic tests) the buffers are ordinary memory and
+    there is nothing to wait for.
+    """
+
+    def __init__(self, batch: int, width: int, device: torch.device, depth: int = 3):
+        pin = device.type == "cuda"
+        self.device = device
+        self.host = [torch.empty((batch, width), dtype=torch.float32, pin_memory=pin) for _ in range(depth)]
+        self.events: list = [None] * depth
+        self.i = 0
+
+    def out(self, n: int) -> np.ndarray:
+        """The next buffer's first n rows as a numpy view (the stream's `batch_out`)."""
+        self.i = (self.i + 1) % len(self.host)
+        if self.events[self.i] is not None:
+            self.events[self.i].synchronize()
+        return self.host[self.i][:n].numpy()
+
+    def to_device(self, block: np.ndarray) -> torch.Tensor:
+        """The batch on the device; from the ring's own (pinned) tensor when `block` is its last buffer."""
+        src = self.host[self.i][:len(block)]
+        if src.data_ptr() != block.ctypes.data:  # not from `out` (cannot happen in train_frame_sae)
+            src = torch.from_numpy(block)
+        x = src.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+            self.events[self.i] = event
+        return x
 
 
 class _Pooler:
@@ -144,7 +178,7 @@ class _Pooler:
             if a >= b:
                 continue
             part = codes[a - start:b - start]
-            s, m = part.double().sum(0), part.max(0).values
+            s, m = part.sum(0, dtype=torch.float64), part.max(0).values
             if row in self.acc:
                 acc = self.acc[row]
                 acc[0] += s
@@ -159,14 +193,14 @@ class _Pooler:
 
 
 def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: FrameSAEPaths,
-                    dim: int | str = 2048, arch: str = "topk", pre_bias: bool = False,
-                    unit_norm_decoder: bool = False, auxk: float = 0.0, auxk_k: int = 256, l1: float = 1e-3,
-                    normalize_inputs: bool = False, lr: float = 1e-3, batch_size: int = 4096, epochs: int = 10,
-                    max_frames: int | None = None, shuffle_buffer: int = 65536, patience: int | None = None,
-                    seed: int = 42, pooling: str = "mean", device: torch.device | str = "auto",
-                    progress: bool = True) -> dict:
-    """Train, select, evaluate and write one frame-level SAE on `layer{layer}` of a frame store."""
+                    progress: bool = True, **settings) -> dict:
+    """Train, select, evaluate and write one frame-level SAE on `layer{layer}` of a frame store.
+
+    `settings`: FrameSAESettings fields (``sae.*`` and ``sae.frame.*``; the schema's defaults for those left out)."""
     t0 = time.perf_counter()
+    s = FrameSAESettings(**settings)
+    dim, lr, batch_size, epochs, patience, seed, device = s.dim, s.lr, s.batch_size, s.epochs, s.patience, s.seed, s.device
+    max_frames, shuffle_buffer, pooling = s.max_frames, s.shuffle_buffer, s.pooling
     fixed_mmap_threshold()
     store = Path(store)
     sparsity = float(sparsity)
@@ -179,16 +213,16 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
     array = layer_array(store, layer, model)  # a named error when the store lacks the layer
     clips = clip_index(store)
     items = item_index(store)
-    train = FrameStream(store, layer, ["train"], batch_size, shuffle_buffer, seed, model)
+    pinned = _PinnedBatches(batch_size, int(array.shape[1]), device) if device.type == "cuda" else None
+    train = FrameStream(store, layer, ["train"], batch_size, shuffle_buffer, seed, model,
+                        batch_out=pinned.out if pinned is not None else None)
     valid = FrameStream(store, layer, ["valid"], batch_size, shuffle_buffer, seed, model)
     for split, stream in (("train", train), ("valid", valid)):
         if stream.n_frames == 0:
             raise ValueError(f"frame store {store} has no {split} frames; the SAE needs train and valid clips "
                              f"(check the manifest's split column)")
     input_dim = int(array.shape[1])
-    cfg = make_config(input_dim, sparsity, dim=dim, arch=arch, pre_bias=pre_bias,
-                      unit_norm_decoder=unit_norm_decoder, auxk=auxk, auxk_k=auxk_k, l1=l1,
-                      normalize_inputs=normalize_inputs, dead_after=train.n_frames, model=model, layer=layer)
+    cfg = make_config(input_dim, sparsity, **s.model_kwargs(), dead_after=train.n_frames, model=model, layer=layer)
     budget = None if max_frames is None else int(max_frames)
     print(f"train_frame_sae: {model} layer {layer} sparsity {sparsity}: input_dim {input_dim}, n_latents "
           f"{cfg.n_latents}, k {cfg.k}, arch {cfg.arch}, {train.n_frames:,} train / {valid.n_frames:,} valid "
@@ -203,7 +237,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
 
     def batches(epoch: int):
         for block in train.epoch(epoch):
-            yield torch.from_numpy(block).to(device, non_blocking=True)
+            yield pinned.to_device(block) if pinned is not None else torch.from_numpy(block).to(device)
 
     def valid_mse() -> float:
         return mean_mse_blocks(sae, (torch.from_numpy(b).to(device) for b in valid.sequential()))
@@ -264,8 +298,11 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                 x_n = sae.normalize(x)
                 split_of = frame_split(clips, start, stop)
                 for split in SPLITS:
-                    mask = torch.from_numpy(split_of == split).to(device)
-                    if bool(mask.any()):
+                    in_split = split_of == split
+                    if in_split.all():  # the whole chunk: no masked copies
+                        stats[split].update(x_n, recon_n, codes)
+                    elif in_split.any():
+                        mask = torch.from_numpy(in_split).to(device)
                         stats[split].update(x_n[mask], recon_n[mask], codes[mask])
                 for row, m, mx in pooler.feed(start, codes):
                     pending[row] = (m, mx)
@@ -306,6 +343,8 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
             "frames_trained": result.samples_seen, "train_frames": train.n_frames,
             "train_time_s": round(train_s, 3),
             "frames_per_s": round(result.samples_seen / train_s, 1) if train_s > 0 else None,
+            "step_frames_per_s": (round(result.samples_seen / result.step_time_s, 1)
+                                  if result.step_time_s > 0 else None),
             "batch_size": batch_size, "shuffle_buffer": train.buffer_frames, "peak_rss_mb": round(peak_mb, 1),
             "wall_time_s": round(time.perf_counter() - t0, 3), "history": result.history, "splits": splits,
         }
@@ -316,11 +355,11 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                     "shuffle_buffer": shuffle_buffer, "patience": patience, "seed": seed, "level": "frame",
                     "pooling": pooling}
         sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
-        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+        write_json(tmp / "metrics.json", metrics, indent=2)
         for name, dst in (("latents.zarr", outputs.latents), ("frame_codes.zarr", outputs.frame_codes),
                           ("sae.safetensors", outputs.weights), ("config.json", outputs.config),
                           ("metrics.json", outputs.metrics)):
-            _publish(tmp / name, Path(dst))
+            publish(tmp / name, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     msg = ", ".join(f"{s} fvu {splits[s]['fvu']:.4g}" for s in SPLITS)

@@ -27,7 +27,6 @@ Tables written by :func:`write_tables` (CSV, and Markdown for reading):
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable
@@ -35,10 +34,11 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from audiosae import jsonio, layout
+from audiosae.atomic import write_text
+from audiosae.layout import ORIGINAL, Rep, RepError, rep_of
 from audiosae.report import TABLES
-from audiosae.report._io import write_text
 
-ORIGINAL = "original"
 SPLITS = ("valid", "test")
 RECON_METRICS = ("mse", "fvu", "cosine", "l0", "dead_fraction")
 PROBE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -54,37 +54,21 @@ class ReportInputError(ValueError):
 # ---------------------------------------------------------------- helpers
 
 
-LEVELS = ("original", "clip", "frame", "ext")  # ext: an SAE trained elsewhere (sae.external, rep ext-<name>)
-_PREFIX = {"clip": "sae", "frame": "fsae"}
+def _rep(rep) -> Rep:
+    try:
+        return rep_of(rep)
+    except RepError as err:
+        raise ReportInputError(str(err)) from None
 
 
-def rep_level(rep: str) -> str:
-    """Level of a representation name: 'original', 'clip' (sae<s>) or 'frame' (fsae<s>)."""
-    if rep == ORIGINAL:
-        return ORIGINAL
-    if rep.startswith("ext-") and len(rep) > 4:
-        return "ext"
-    for level, prefix in (("frame", "fsae"), ("clip", "sae")):
-        if rep.startswith(prefix):
-            try:
-                float(rep[len(prefix):])
-            except ValueError:
-                break
-            return level
-    raise ReportInputError(f"representation {rep!r} is neither 'original', 'sae<sparsity>' nor 'fsae<sparsity>'")
+def rep_level(rep) -> str:
+    """Level of a representation: 'original', 'clip' (sae<s>), 'frame' (fsae<s>) or 'external' (ext-<name>)."""
+    return _rep(rep).level
 
 
-def rep_sparsity(rep: str) -> float:
-    """Sparsity of a representation name: NaN for 'original', 0.9 for 'sae0.9' and 'fsae0.9'."""
-    level = rep_level(rep)
-    return math.nan if level in (ORIGINAL, "ext") else float(rep[len(_PREFIX[level]):])
-
-
-def sae_rep(sparsity, level: str = "clip") -> str:
-    """Representation name of an SAE: sae<s> at the clip level, fsae<s> at the frame level."""
-    if level not in _PREFIX:
-        raise ReportInputError(f"SAE level {level!r} is neither 'clip' nor 'frame'")
-    return f"{_PREFIX[level]}{float(sparsity)}"
+def rep_sparsity(rep) -> float:
+    """Sparsity of a representation: NaN for 'original', 0.9 for 'sae0.9' and 'fsae0.9'."""
+    return _rep(rep).sparsity_value
 
 
 def with_level(df: pd.DataFrame) -> pd.DataFrame:
@@ -102,13 +86,7 @@ def _num(x) -> float:
 
 
 def read_json(path: Path | str) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportInputError(f"{path}: file not found; run the stage that writes it first") from None
-    except json.JSONDecodeError as err:
-        raise ReportInputError(f"{path}: not valid JSON ({err}); delete it and rerun its rule") from None
+    return jsonio.read_json(path, error=ReportInputError)
 
 
 def _require(data: dict, keys: Iterable[str], path) -> None:
@@ -117,23 +95,20 @@ def _require(data: dict, keys: Iterable[str], path) -> None:
         raise ReportInputError(f"{path}: missing key(s) {missing}; the file is from an older or foreign stage, rerun it")
 
 
-def _check_identity(path, model: str, layer: int, rep: str | None = None) -> None:
-    """If `path` follows results/<stage>/{model}/layer{L}/..., it must agree with the file's own fields."""
-    p = Path(path)
-    parts = p.parts
-    for i, part in enumerate(parts):
-        if part.startswith("layer") and part[5:].isdigit() and i > 0:
-            if parts[i - 1] != model or int(part[5:]) != int(layer):
-                raise ReportInputError(
-                    f"{path}: the file says model {model!r} layer {layer}, its path says "
-                    f"{parts[i - 1]!r} layer {part[5:]}; the file was moved or mislabelled"
-                )
-            if rep is not None and p.suffix == ".json" and p.stem != rep and p.name != "metrics.json":
-                raise ReportInputError(f"{path}: the file says rep {rep!r}, its name says {p.stem!r}")
-            return
+def check_place(path, expected: str, identity: str) -> None:
+    """A result file under its stage's folder must sit where `audiosae.layout` puts the identity it states
+    (`expected`, built from the file's own fields); files elsewhere (copied out for a test) are not checked."""
+    tail = Path(expected).relative_to(layout.RESULTS).parts
+    parts = Path(path).parts
+    if tail[0] not in parts[:-1]:
+        return
+    at = len(parts) - 1 - parts[:-1][::-1].index(tail[0]) - 1
+    if parts[at:] != tail:
+        raise ReportInputError(f"{path}: the file says {identity}, so it belongs at {'/'.join(tail)} under "
+                               f"{layout.RESULTS}/; the file was moved or mislabelled")
 
 
-def _sort(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = (),
+def sort_rows(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = (),
           targets: list[str] | None = None) -> pd.DataFrame:
     """Probe targets in input order (when given), models in input order, layers ascending, original first
     then sparsity ascending."""
@@ -142,7 +117,7 @@ def _sort(df: pd.DataFrame, model_order: list[str], extra: tuple[str, ...] = (),
     key = df.assign(
         _t=df["target"].map({t: i for i, t in enumerate(targets)}) if targets else 0,
         _m=df["model"].map({m: i for i, m in enumerate(model_order)}),
-        _l=[LEVELS.index(rep_level(r)) for r in df["rep"]] if "rep" in df else 0,
+        _l=[layout.LEVELS.index(rep_level(r)) for r in df["rep"]] if "rep" in df else 0,
         _s=df["sparsity"].fillna(-1.0),
     )
     return (
@@ -202,12 +177,18 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
     for path in metric_paths:
         d = read_json(path)
         _require(d, ("model", "layer", "sparsity", "k", "n_latents", "input_dim", "splits"), path)
-        _check_identity(path, d["model"], d["layer"])
+        if str(d.get("rep", "")).startswith("ext-"):  # an imported SAE (sae.external): no target sparsity
+            rep = _rep(d["rep"])
+            place = f"{layout.ext_dir(d['model'], d['layer'], rep)}/metrics.json"
+        else:
+            rep = Rep.sae(d["sparsity"], d.get("level", "clip"))
+            place = f"{layout.sae_dir(d['model'], d['layer'], rep)}/metrics.json"
+        check_place(path, place, f"model {d['model']!r} layer {d['layer']} rep {rep}")
         row = {
             "model": d["model"],
             "layer": int(d["layer"]),
-            "rep": d["rep"] if str(d.get("rep", "")).startswith("ext-") else sae_rep(d["sparsity"], d.get("level", "clip")),
-            "sparsity": _num(d["sparsity"]),  # null for an external SAE (no target sparsity)
+            "rep": str(rep),
+            "sparsity": _num(d["sparsity"]),  # null for an imported SAE
             "k": None if d["k"] is None else int(d["k"]),  # relu_l1 SAEs have no fixed k
             "n_latents": int(d["n_latents"]),
             "input_dim": int(d["input_dim"]),
@@ -228,7 +209,7 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
     if df.empty:
         return df
     _check_unique(df, ["model", "layer", "rep"], "SAE")
-    return _sort(df, _models_in_order(rows))
+    return sort_rows(df, _models_in_order(rows))
 
 
 PROBE_KEYS = ("target", "model", "layer", "rep", "classes", *PROBE_METRICS, "accuracy_ci", "confusion_matrix",
@@ -240,12 +221,9 @@ def _probe_records(probe_paths: Iterable[Path | str]) -> list[tuple[Path, dict]]
     for path in probe_paths:
         d = read_json(path)
         _require(d, PROBE_KEYS, path)
-        _check_identity(path, d["model"], d["layer"], d["rep"])
+        check_place(path, layout.probe_path(d["target"], d["model"], d["layer"], _rep(d["rep"])),
+                    f"target {d['target']!r} model {d['model']!r} layer {d['layer']} rep {d['rep']}")
         p = Path(path)
-        # results/probe/{target}/{model}/layer{L}/{rep}.json: the target folder must agree with the file.
-        if len(p.parents) > 3 and p.parents[3].name == "probe" and p.parents[2].name != d["target"]:
-            raise ReportInputError(f"{path}: the file says target {d['target']!r}, its path says "
-                                   f"{p.parents[2].name!r}; the file was moved or mislabelled")
         n = len(d["test_clip_ids"])
         if len(d["test_y_true"]) != n or any(len(pred) != n for pred in d["test_y_pred"]) or not d["test_y_pred"]:
             raise ReportInputError(f"{path}: test_y_true / test_y_pred do not hold one value per test clip "
@@ -321,7 +299,7 @@ def probe_table(probe_paths: Iterable[Path | str], bootstrap: int = 1000, ci: fl
     cols = [c for c in df.columns if c not in ("delta_accuracy_lo", "delta_accuracy_hi", "delta_verdict")]
     at = cols.index("delta_accuracy") + 1
     df = df[cols[:at] + ["delta_accuracy_lo", "delta_accuracy_hi", "delta_verdict"] + cols[at:]]
-    return _sort(df, _models_in_order(rows), targets=_target_order(records))
+    return sort_rows(df, _models_in_order(rows), targets=_target_order(records))
 
 
 def confusion_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
@@ -340,7 +318,7 @@ def confusion_table(probe_paths: Iterable[Path | str]) -> pd.DataFrame:
                              "sparsity": rep_sparsity(d["rep"]), "true": t, "predicted": p,
                              "count": int(cm[i, j])})
     df = pd.DataFrame(rows)
-    return _sort(df, _models_in_order(rows), targets=_target_order(records)) if not df.empty else df
+    return sort_rows(df, _models_in_order(rows), targets=_target_order(records)) if not df.empty else df
 
 
 DIS_SUMMARY = (
@@ -365,7 +343,8 @@ def _disentangle_records(paths: Iterable[Path | str]) -> list[tuple[Path, dict]]
     for path in paths:
         d = read_json(path)
         _require(d, ("model", "layer", "rep", "n_codes", "targets"), path)
-        _check_identity(path, d["model"], d["layer"], d["rep"])
+        check_place(path, layout.disentangle_path(d["model"], d["layer"], _rep(d["rep"])),
+                    f"model {d['model']!r} layer {d['layer']} rep {d['rep']}")
         for target, t in d["targets"].items():
             _require(t, TARGET_KEYS, f"{path} (targets.{target})")
             n = len(t["attributes"])
@@ -422,7 +401,7 @@ def disentanglement_table(paths: Iterable[Path | str]) -> pd.DataFrame:
         return df
     _check_unique(df, ["model", "layer", "rep", "target"], "disentanglement")
     df = add_deltas(df, DIS_DELTAS, ["model", "layer", "target"], "disentanglement")
-    return _sort(df, _models_in_order(rows), ("target",))
+    return sort_rows(df, _models_in_order(rows), ("target",))
 
 
 def _category_map(records: list[tuple[Path, dict]]) -> dict[str, str]:
@@ -451,7 +430,7 @@ def attributes_table(paths: Iterable[Path | str]) -> pd.DataFrame:
                     "effective_codes": _num(t["effective_codes"][i]),
                 })
     df = pd.DataFrame(rows)
-    return _sort(df, _models_in_order(rows), ("target",)) if not df.empty else df
+    return sort_rows(df, _models_in_order(rows), ("target",)) if not df.empty else df
 
 
 def factors_table(paths: Iterable[Path | str]) -> pd.DataFrame:
@@ -470,7 +449,7 @@ def factors_table(paths: Iterable[Path | str]) -> pd.DataFrame:
                         "r2": _num(r2.get(a)), "completeness": _num(comp.get(a)),
                     })
     df = pd.DataFrame(rows)
-    return _sort(df, _models_in_order([d for _, d in records]), ("target", "ranking", "rank")) if not df.empty else df
+    return sort_rows(df, _models_in_order([d for _, d in records]), ("target", "ranking", "rank")) if not df.empty else df
 
 
 def categories_table(paths: Iterable[Path | str]) -> pd.DataFrame:
@@ -503,7 +482,7 @@ def categories_table(paths: Iterable[Path | str]) -> pd.DataFrame:
     if df.empty:
         return df
     df["_c"] = [category_order(by_target[t]).index(c) for t, c in zip(df["target"], df["category"])]
-    df = _sort(df, _models_in_order([d for _, d in records]), ("target", "ranking", "_c"))
+    df = sort_rows(df, _models_in_order([d for _, d in records]), ("target", "ranking", "_c"))
     return df.drop(columns="_c")
 
 

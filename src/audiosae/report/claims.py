@@ -313,7 +313,7 @@ def paper_level(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     out = {}
     for name, df in tables.items():
         if "level" in df:  # SAEs trained elsewhere (sae.external) are analysed in the tables, not in the paper's claims
-            df = df[df["level"] != "ext"].reset_index(drop=True)
+            df = df[df["level"] != "external"].reset_index(drop=True)
         if "level" in df and (df["level"] == "clip").any():
             df = df[df["level"] != "frame"].reset_index(drop=True)
         out[name] = df

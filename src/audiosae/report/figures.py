@@ -25,28 +25,24 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from audiosae.report import FIGURES, SYNTHETIC_FIGURES  # noqa: E402
 from audiosae.report.registry import CORE  # noqa: E402
-from audiosae.report._io import atomic_path, write_captions  # noqa: E402
-from audiosae.report.aggregate import (ORIGINAL, ReportInputError, category_order, rep_level,  # noqa: E402
-                                       rep_sparsity)
+from audiosae.atomic import atomic_output  # noqa: E402
+from audiosae.layout import rep_of  # noqa: E402
+from audiosae.report._io import write_captions  # noqa: E402
+from audiosae.report.aggregate import ORIGINAL, ReportInputError, category_order, rep_level  # noqa: E402
 
 TARGET_LABEL = {"egemaps": "eGeMAPS attributes", "factors": "true factors"}
 DPI = 150
 
 
-def _theme() -> None:
+def apply_theme() -> None:
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.8)
     plt.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "axes.titleweight": "bold",
                          "pdf.fonttype": 42, "legend.fontsize": 8})
 
 
 def rep_label(rep: str) -> str:
-    """'original', 'SAE 0.9' (clip level, the paper's) or 'frame SAE 0.9'."""
-    level = rep_level(rep)
-    if level == ORIGINAL:
-        return "original"
-    if level == "ext":
-        return rep  # ext-<name>: an SAE trained elsewhere
-    return f"{'frame ' if level == 'frame' else ''}SAE {rep_sparsity(rep):g}"
+    """'original', 'SAE 0.9' (clip level, the paper's) or 'frame SAE 0.9' (see audiosae.layout.Rep.label)."""
+    return rep_of(rep).label()
 
 
 # Line style of each SAE level in the sparsity sweeps (the original is a dashed horizontal line).
@@ -83,9 +79,9 @@ def heatmap(data, ax, **kwargs):
         fig.set_layout_engine(engine)
 
 
-def _save(fig, out_dir: Path, name: str) -> None:
+def save_figure(fig, out_dir: Path, name: str) -> None:
     for ext in ("png", "pdf"):
-        with atomic_path(out_dir / f"{name}.{ext}") as tmp:
+        with atomic_output(out_dir / f"{name}.{ext}") as tmp:
             fig.savefig(tmp, bbox_inches="tight", pad_inches=0.08)
     plt.close(fig)
 
@@ -102,7 +98,7 @@ def best_node(probe: pd.DataFrame) -> tuple[str, int]:
 # ---------------------------------------------------------------- sparsity sweeps
 
 
-def _sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, reference: bool = True,
+def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, reference: bool = True,
            scale: float = 1.0, rows: str | None = None, chance: float | dict | None = None, ymin: float | None = None,
            interval: tuple[str, str] | None = None):
     """A panel per model (and per `rows` value), a line per layer against sparsity.
@@ -184,7 +180,7 @@ def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
     probe = tables["probe"]
     ci = "95 %"
     chance = {t: 100.0 / float(g["n_classes"].max()) for t, g in probe.groupby("target", sort=False)}
-    fig = _sweep(probe, "accuracy", "Test accuracy (%)", scale=100.0, rows="target", chance=chance,
+    fig = sweep(probe, "accuracy", "Test accuracy (%)", scale=100.0, rows="target", chance=chance,
                  interval=("accuracy_lo", "accuracy_hi"))
     targets = list(dict.fromkeys(probe["target"]))
     cap = (f"Linear-probe test accuracy against SAE sparsity, a row per probe target ({', '.join(targets)}); bars "
@@ -208,7 +204,7 @@ def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
 
 def fig_fvu(tables: dict) -> tuple[plt.Figure, str]:
     rec = tables["reconstruction"]
-    fig = _sweep(rec, "test_fvu", "Test FVU (fraction of\nvariance unexplained)", reference=False, ymin=0.0)
+    fig = sweep(rec, "test_fvu", "Test FVU (fraction of\nvariance unexplained)", reference=False, ymin=0.0)
     means = rec.groupby("sparsity")["test_fvu"].mean()
     cap = (f"SAE reconstruction error on the test clips (FVU, lower is better) against sparsity; "
            f"mean FVU {means.iloc[0]:.3f} at {_spars(means.index[0])} and {means.iloc[-1]:.3f} at {_spars(means.index[-1])}.")
@@ -223,14 +219,14 @@ def _top_phrase(dis: pd.DataFrame) -> str:
 
 def fig_r2(tables: dict) -> tuple[plt.Figure, str]:
     dis = tables["disentanglement"]
-    fig = _sweep(dis, "r2_mean", "Top-{n} R²", err="r2_std", rows="target")
+    fig = sweep(dis, "r2_mean", "Top-{n} R²", err="r2_std", rows="target")
     return fig, (f"Mean in-sample Lasso R² of {_top_phrase(dis)} by R² (bars: std over them) against "
                  f"SAE sparsity; dashed: the layer's original output.")
 
 
 def fig_completeness(tables: dict) -> tuple[plt.Figure, str]:
     dis = tables["disentanglement"]
-    fig = _sweep(dis, "completeness_mean", "Completeness of\ntop-{n} R² attributes", err="completeness_std",
+    fig = sweep(dis, "completeness_mean", "Completeness of\ntop-{n} R² attributes", err="completeness_std",
                  rows="target")
     return fig, (f"Completeness (the paper's: 1 − entropy over codes / log N) of {_top_phrase(dis)} by R² "
                  f"against SAE sparsity; dashed: the layer's original output.")
@@ -413,7 +409,7 @@ def make_figures(tables: dict[str, pd.DataFrame], npz_paths: Iterable[Path | str
     `synthetic` adds the true-factor figure; by default it is drawn when the
     tables hold a 'factors' target.
     """
-    _theme()
+    apply_theme()
     out_dir = Path(out_dir)
     npz_paths = [Path(p) for p in npz_paths]
     if synthetic is None:
@@ -431,10 +427,10 @@ def make_figures(tables: dict[str, pd.DataFrame], npz_paths: Iterable[Path | str
     captions = {}
     for name, maker in makers.items():
         fig, captions[name] = maker(tables)
-        _save(fig, out_dir, name)
+        save_figure(fig, out_dir, name)
     if synthetic:
         (name,) = SYNTHETIC_FIGURES
         fig, captions[name] = fig_factor_importance(tables, npz_paths)
-        _save(fig, out_dir, name)
+        save_figure(fig, out_dir, name)
     write_captions(out_dir, CORE.name, captions)
     return captions

@@ -15,7 +15,6 @@ import datetime as _dt
 import hashlib
 import html
 import importlib.metadata
-import json
 import subprocess
 from pathlib import Path
 from typing import Iterable
@@ -23,7 +22,8 @@ from typing import Iterable
 import pandas as pd
 import yaml
 
-from audiosae.report._io import write_text
+from audiosae.atomic import write_text
+from audiosae.jsonio import write_json
 from audiosae.report.aggregate import category_order, display_frame
 from audiosae.report.claims import Claim
 from audiosae.report.registry import claim_columns, table_note
@@ -338,5 +338,5 @@ def write_report(out_html: Path | str, *, tables, figures, captions, claims, con
                       pages=page_links(out_html, pages or {}))
     write_text(out_html, page)
     if claims_json is not None:
-        write_text(claims_json, json.dumps([c.to_dict() for c in claims], indent=1, ensure_ascii=False) + "\n")
+        write_json(claims_json, [c.to_dict() for c in claims])
 

@@ -1,7 +1,9 @@
 """Reconstruction and sparsity metrics of an SAE, accumulated over a whole split.
 
 Every sum runs over the whole split, batch by batch, in float64, so the numbers
-do not depend on the batch size:
+do not depend on the batch size (the element-wise work stays in the batch's own
+dtype and device, float32 in training; only the reductions accumulate in float64,
+so no float64 copy of a batch is made):
 
 - ``mse``: mean squared error per element, sum((x - x_hat)^2) / (n * d);
 - ``fvu``: fraction of variance unexplained, sum((x - x_hat)^2) / sum((x - mean(x))^2),
@@ -38,28 +40,29 @@ class SplitMetrics:
     def update(self, x: torch.Tensor, recon: torch.Tensor, codes: torch.Tensor) -> None:
         if x.shape[0] == 0:
             return
-        x = x.detach().to("cpu", torch.float64)
-        recon = recon.detach().to("cpu", torch.float64)
-        codes = codes.detach().cpu()
+        x, recon, codes = x.detach(), recon.detach(), codes.detach()
+        f64 = torch.float64
         if self._shift is None:
-            self._shift = x.mean(0)
-            self._sum = torch.zeros_like(self._shift)
-            self._sumsq = torch.zeros_like(self._shift)
-        centred = x - self._shift
-        self._sum += centred.sum(0)
-        self._sumsq += centred.pow(2).sum(0)
+            # the shift in the batch's dtype, so centring is one same-dtype subtraction
+            self._shift = x.mean(0, dtype=f64).to(x.dtype)
+            self._sum = torch.zeros(x.shape[1], dtype=f64, device=x.device)
+            self._sumsq = torch.zeros(x.shape[1], dtype=f64, device=x.device)
+        centred = x - self._shift.to(x.device, x.dtype)
+        self._sum += centred.sum(0, dtype=f64).to(self._sum.device)
+        self._sumsq += centred.mul_(centred).sum(0, dtype=f64).to(self._sum.device)
         self.n += x.shape[0]
-        self.sq_err += float((x - recon).pow(2).sum())
-        self.cos_sum += float(torch.nn.functional.cosine_similarity(x, recon, dim=-1, eps=1e-12).sum())
+        diff = x - recon
+        self.sq_err += float(diff.mul_(diff).sum(dtype=f64))
+        self.cos_sum += float(torch.nn.functional.cosine_similarity(x, recon, dim=-1, eps=1e-12).sum(dtype=f64))
         active = codes != 0
         self.l0_sum += float(active.sum())
-        self.fired |= active.any(0)
+        self.fired |= active.any(0).cpu()
 
     def total_ss(self) -> float:
         """Sum of squares about the split mean."""
         if self.n == 0:
             return math.nan
-        return float((self._sumsq - self._sum.pow(2) / self.n).sum())
+        return float((self._sumsq - self._sum.pow(2) / self.n).sum().cpu())
 
     def result(self) -> dict:
         if self.n == 0:

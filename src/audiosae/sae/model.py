@@ -19,6 +19,23 @@ with a bias-free decoder and a plain MSE loss. Options, all off by default:
   stored in the checkpoint. Losses and metrics are then measured in the
   normalised space (the one the SAE models); ``reconstruction`` and ``decode``
   return the original space.
+
+Decoding, dense or sparse (the same function, different float sums): the dense
+way multiplies the [B, n_latents] code matrix by the decoder; the sparse way
+sums only the active latents' decoder columns (``embedding_bag`` with the codes
+as per-sample weights), so its forward and backward cost scales with k, not
+n_latents, and the decoder's gradient touches only the active columns. Which
+way runs is decided per call by ``decode_mode`` ("auto" by default, or "dense" /
+"sparse", a plain attribute, not saved): "auto" takes the sparse way when the
+active fraction k / n_latents is at most ``SPARSE_MAX_FRACTION[device type]``
+(measured, see `sparse_pays`), and always the dense way for ``relu_l1`` (whose
+codes are not sparse by construction). The decoder weight keeps nn.Linear's
+shape [input_dim, n_latents] (checkpoints unchanged) but is stored
+column-major, so the [n_latents, input_dim] table the sparse way gathers from
+is its transpose without a copy.
+
+On CUDA the encoder's matmul runs under bf16 autocast in training
+(``bf16_encoder``; master weights, top-k, decoder and loss stay float32).
 """
 
 from __future__ import annotations
@@ -34,6 +51,13 @@ import torch
 from torch import nn
 
 ARCHS = ("topk", "batchtopk", "relu_l1")
+DECODE_MODES = ("auto", "dense", "sparse")
+# The largest active fraction k / n_latents at which decoding only the active latents beats
+# the dense matmul, by device type (benchmarks/sae_step.py --sweep measures it). CPU: measured
+# on this project's 2-core machine at 768 x 2048, batch 4096 (float32 GEMM is ~10x more
+# efficient per multiply-add than embedding_bag's row gathers, so sparse pays only when
+# k / n is at most about 1/20). CUDA: not measured here; 1/8 follows sparsify's practice.
+SPARSE_MAX_FRACTION = {"cpu": 0.05, "cuda": 0.125}
 _THRESHOLD_MOMENTUM = 0.99  # batchtopk: running average of the smallest kept activation
 
 
@@ -98,11 +122,17 @@ class SAEConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def sparse_pays(k: int, n_latents: int, device: torch.device | str = "cpu") -> bool:
+    """Whether decoding k active latents of n_latents sparsely is the faster way on `device` (see the module doc)."""
+    kind = torch.device(device).type
+    return k <= SPARSE_MAX_FRACTION.get(kind, SPARSE_MAX_FRACTION["cuda"]) * n_latents
+
+
 class SAEOutput(NamedTuple):
     """What a forward pass returns. Loss parts are unweighted; `total` applies the coefficients."""
 
     reconstruction: torch.Tensor  # [B, input_dim], original space
-    codes: torch.Tensor  # [B, n_latents]
+    codes: torch.Tensor | None  # [B, n_latents]; None when forward(..., dense_codes=False) took the sparse way
     mse: torch.Tensor  # mean squared error, in the normalised space when normalize_inputs
     auxk: torch.Tensor  # residual reconstructed by dead latents, as a fraction of its variance (0 when off)
     l1: torch.Tensor  # mean over items of sum_j |code_j| * ||decoder column j|| (0 unless relu_l1)
@@ -117,6 +147,11 @@ class SparseAutoencoder(nn.Module):
         self.cfg = cfg
         self.encoder = nn.Linear(cfg.input_dim, cfg.n_latents, bias=True)
         self.decoder = nn.Linear(cfg.n_latents, cfg.input_dim, bias=False)
+        # Column-major storage: decoder.weight.t() is the contiguous [n_latents, input_dim] table
+        # the sparse decode gathers rows from (same shape, values and checkpoint as nn.Linear's).
+        self.decoder.weight = nn.Parameter(torch.empty(cfg.n_latents, cfg.input_dim).t())
+        self.decode_mode = "auto"
+        self.bf16_encoder = True
         self.b_pre = nn.Parameter(torch.zeros(cfg.input_dim)) if cfg.pre_bias else None
         self.register_buffer("input_mean", torch.zeros(cfg.input_dim))
         self.register_buffer("input_std", torch.ones(cfg.input_dim))
@@ -132,7 +167,11 @@ class SparseAutoencoder(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """nn.Linear's default initialisation (the paper's), drawn from `generator` when given."""
         for lin in (self.encoder, self.decoder):
-            nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5), generator=generator)
+            # drawn into a row-major tensor, so the values (and their order in the generator's
+            # stream) are nn.Linear's whatever the parameter's memory layout
+            w = torch.empty(lin.weight.shape, dtype=lin.weight.dtype, device=lin.weight.device)
+            nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
+            lin.weight.copy_(w)
             if lin.bias is not None:
                 bound = 1.0 / math.sqrt(lin.in_features)
                 nn.init.uniform_(lin.bias, -bound, bound, generator=generator)
@@ -171,7 +210,39 @@ class SparseAutoencoder(nn.Module):
         x = self.normalize(x)
         if self.b_pre is not None:
             x = x - self.b_pre
+        if self.training and self.bf16_encoder and x.is_cuda:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                pre = self.encoder(x)
+            return torch.relu(pre.float())
         return torch.relu(self.encoder(x))
+
+    def sparse_decoding(self, device: torch.device | str | None = None) -> bool:
+        """Whether decoding takes the sparse way (see the module docstring): `decode_mode` and the size rule."""
+        if self.decode_mode not in DECODE_MODES:
+            raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {self.decode_mode!r}")
+        if self.cfg.arch == "relu_l1" or self.decode_mode == "dense":
+            return False
+        if self.decode_mode == "sparse":
+            return True
+        return sparse_pays(self.cfg.k, self.cfg.n_latents, device if device is not None else self.encoder.weight.device)
+
+    def _decoder_table(self) -> torch.Tensor:
+        """The decoder as a contiguous [n_latents, input_dim] table (a view of the column-major weight)."""
+        table = self.decoder.weight.t()
+        return table if table.is_contiguous() else table.contiguous()
+
+    def decode_active(self, indices: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """sum_j values[b, j] * decoder column indices[b, j], for [B, m] indices and values (no bias)."""
+        return torch.nn.functional.embedding_bag(indices, self._decoder_table(), per_sample_weights=values,
+                                                 mode="sum")
+
+    def _decode_sparse(self, codes: torch.Tensor) -> torch.Tensor:
+        """W_dec codes over the non-zero codes only, each row summed in latent order."""
+        rows, cols = codes.nonzero(as_tuple=True)
+        offsets = torch.zeros(codes.shape[0] + 1, dtype=torch.long, device=codes.device)
+        offsets[1:] = torch.bincount(rows, minlength=codes.shape[0]).cumsum(0)
+        return torch.nn.functional.embedding_bag(cols, self._decoder_table(), offsets, mode="sum",
+                                                 per_sample_weights=codes[rows, cols], include_last_offset=True)
 
     def _select(self, acts: torch.Tensor) -> torch.Tensor:
         arch, k = self.cfg.arch, self.cfg.k
@@ -192,17 +263,28 @@ class SparseAutoencoder(nn.Module):
 
     def decode_normalised(self, codes: torch.Tensor) -> torch.Tensor:
         """Reconstruction in the normalised space (the space losses and metrics use)."""
-        out = self.decoder(codes)
+        out = self._decode_sparse(codes) if self.sparse_decoding(codes.device) else self.decoder(codes)
         return out + self.b_pre if self.b_pre is not None else out
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Reconstruction in the original input space."""
         return self.denormalize(self.decode_normalised(codes))
 
-    def forward(self, x: torch.Tensor) -> SAEOutput:
+    def forward(self, x: torch.Tensor, dense_codes: bool = True) -> SAEOutput:
+        """Codes, reconstruction and losses of a batch. `dense_codes=False` (the training step) lets the
+        sparse way skip building the [B, n_latents] code matrix; `codes` is then None."""
         acts = self.pre_activations(x)
-        codes = self._select(acts)
-        recon_n = self.decode_normalised(codes)
+        if self.cfg.arch == "topk" and self.sparse_decoding(x.device):
+            top = acts.topk(self.cfg.k, dim=-1, sorted=False)
+            recon_n = self.decode_active(top.indices, top.values)
+            if self.b_pre is not None:
+                recon_n = recon_n + self.b_pre
+            codes = torch.zeros_like(acts).scatter(-1, top.indices, top.values) if dense_codes else None
+            fired = top.indices[top.values > 0]
+        else:
+            codes = self._select(acts)
+            recon_n = self.decode_normalised(codes)
+            fired = None
         x_n = self.normalize(x)
         mse = (recon_n - x_n).pow(2).mean()
         zero = mse.new_zeros(())
@@ -213,7 +295,10 @@ class SparseAutoencoder(nn.Module):
         if self.cfg.auxk > 0:
             auxk = self._auxk_loss(acts, x_n - recon_n.detach())
         if self.training:
-            self._update_training_stats(codes)
+            if fired is not None:
+                self._update_fired(fired, x.shape[0])
+            else:
+                self._update_training_stats(codes)
         total = mse + self.cfg.auxk * auxk + (self.cfg.l1 * l1 if self.cfg.arch == "relu_l1" else 0.0)
         return SAEOutput(self.denormalize(recon_n), codes, mse, auxk, l1, total)
 
@@ -224,11 +309,21 @@ class SparseAutoencoder(nn.Module):
             return acts.new_zeros(())
         masked = acts * dead  # live latents cannot be picked (their value becomes 0, like a silent dead one)
         top = masked.topk(min(self.cfg.auxk_k, n_dead), dim=-1, sorted=False)
-        aux_codes = torch.zeros_like(acts).scatter(-1, top.indices, top.values)
         residual = residual.detach()
-        estimate = self.decoder(aux_codes)  # no bias: the residual has none to add back
+        # no bias: the residual has none to add back
+        if self.decode_mode != "dense" and (self.decode_mode == "sparse" or sparse_pays(
+                top.indices.shape[1], self.cfg.n_latents, acts.device)):
+            estimate = self.decode_active(top.indices, top.values)
+        else:
+            estimate = self.decoder(torch.zeros_like(acts).scatter(-1, top.indices, top.values))
         total = (residual - residual.mean(0)).pow(2).sum().clamp_min(1e-12)
         return (estimate - residual).pow(2).sum() / total
+
+    @torch.no_grad()
+    def _update_fired(self, fired: torch.Tensor, batch: int) -> None:
+        """Dead-latent bookkeeping from the indices of the latents that fired in a batch of `batch` items."""
+        self.samples_since_fired += batch
+        self.samples_since_fired[fired] = 0
 
     @torch.no_grad()
     def _update_training_stats(self, codes: torch.Tensor) -> None:

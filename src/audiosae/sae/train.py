@@ -17,7 +17,6 @@ so a killed job leaves nothing that looks complete.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -33,9 +32,11 @@ from tqdm import tqdm
 
 from audiosae import store as zstore
 from audiosae.config import ConfigError
-from audiosae.jsonio import to_jsonable
+from audiosae.atomic import publish
+from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SAEConfig, SAEOutput, SparseAutoencoder
+from audiosae.sae.settings import SAESettings
 from audiosae.sae.sizes import k_for, latent_count
 
 SPLITS = ("train", "valid", "test")
@@ -67,6 +68,8 @@ class FitResult:
     best_valid_mse: float = math.inf
     epochs_run: int = 0
     samples_seen: int = 0
+    step_time_s: float = 0.0
+    """Wall time in the epochs' batch loops (data and steps), the valid passes excluded."""
 
 
 def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> ConfigError:
@@ -77,18 +80,20 @@ def zero_k_error(model: str, layer: int, sparsity: float, n_latents: int) -> Con
     )
 
 
-def make_config(input_dim: int, sparsity: float, *, dim: int | str = 2048, arch: str = "topk",
-                pre_bias: bool = False, unit_norm_decoder: bool = False, auxk: float = 0.0,
-                auxk_k: int = 256, l1: float = 1e-3, normalize_inputs: bool = False,
-                dead_after: int | None = None, model: str = "?", layer: int = -1) -> SAEConfig:
-    """The SAEConfig for a layer of width `input_dim` at a target sparsity (ConfigError if k = 0)."""
-    n = latent_count(dim, input_dim)
+def make_config(input_dim: int, sparsity: float, *, dead_after: int | None = None, model: str = "?",
+                layer: int = -1, **settings) -> SAEConfig:
+    """The SAEConfig for a layer of width `input_dim` at a target sparsity (ConfigError if k = 0).
+
+    `settings`: SAESettings fields (those that shape the SAE are used; defaults as in the config schema)."""
+    s = SAESettings(**settings)
+    n = latent_count(s.dim, input_dim)
     k = k_for(sparsity, n)
     if k == 0:
         raise zero_k_error(model, layer, sparsity, n)
-    return SAEConfig(input_dim=input_dim, n_latents=n, k=k, arch=arch, pre_bias=pre_bias,
-                     unit_norm_decoder=unit_norm_decoder, auxk=float(auxk), auxk_k=auxk_k, l1=float(l1),
-                     normalize_inputs=normalize_inputs, dead_after=dead_after)
+    m = s.model_kwargs()
+    del m["dim"]
+    return SAEConfig(input_dim=input_dim, n_latents=n, k=k, **{**m, "auxk": float(s.auxk), "l1": float(s.l1)},
+                     dead_after=dead_after)
 
 
 def prepare(sae: SparseAutoencoder, train_x: torch.Tensor) -> None:
@@ -104,10 +109,26 @@ def prepare_stats(sae: SparseAutoencoder, mean: torch.Tensor, std: torch.Tensor)
     sae.init_pre_bias(sae.normalize(torch.as_tensor(mean, dtype=torch.float32)))
 
 
+def make_optimizer(sae: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
+    """Adam over the SAE's parameters, fused (one pass over each tensor per step) where torch has it.
+
+    The fused kernel computes Adam's update in one loop instead of about ten
+    whole-tensor operations; measured on this project's CPU it updates a
+    768 x 2048 SAE about 6x faster, which is most of a batch-16 clip step. Same
+    formula, different float rounding (float noise); deterministic run to run.
+    """
+    params = list(sae.parameters())
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.Adam(params, lr=lr)
+
+
 def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
-    """One optimiser step on one batch (in training mode)."""
+    """One optimiser step on one batch (in training mode). The output's `codes` is None where the SAE
+    decodes sparsely (the step needs no [B, n_latents] code matrix)."""
     optimizer.zero_grad(set_to_none=True)
-    out = sae(batch)
+    out = sae(batch, dense_codes=False)
     out.total.backward()
     if sae.cfg.unit_norm_decoder:
         sae.remove_parallel_grad_()
@@ -165,7 +186,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
     valid MSE (None: run every epoch). `max_samples`: stop once that many training
     vectors have been seen (the epoch in progress ends there and is evaluated).
     """
-    optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+    optimizer = make_optimizer(sae, lr)
     result = FitResult()
     best_state = None
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
@@ -174,6 +195,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
         sae.train()
         sq = None  # summed on device: no sync per step
         numel = 0
+        t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
             out = train_step(sae, optimizer, batch)
             term = out.mse.detach().double() * batch.numel()
@@ -182,7 +204,8 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
             result.samples_seen += batch.shape[0]
             if max_samples is not None and result.samples_seen >= max_samples:
                 break
-        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan
+        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan  # (waits for the device)
+        result.step_time_s += time.perf_counter() - t_epoch
         valid = valid_mse()
         result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid})
         result.epochs_run = epoch
@@ -215,20 +238,14 @@ def _read_split(store: Path, array: str, split: str) -> np.ndarray:
     return values
 
 
-def _publish(src: Path, dst: Path) -> None:
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
-
-
 def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: SAEPaths,
-              dim: int | str = 2048, arch: str = "topk", pre_bias: bool = False,
-              unit_norm_decoder: bool = False, auxk: float = 0.0, auxk_k: int = 256, l1: float = 1e-3,
-              normalize_inputs: bool = False, lr: float = 1e-3, batch_size: int = 16, epochs: int = 100,
-              patience: int | None = None, seed: int = 42, device: torch.device | str = "auto",
-              chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True) -> dict:
-    """Train, select, evaluate and write one SAE for array `layer{layer}` of `store`; returns metrics.json's dict."""
+              chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True, **settings) -> dict:
+    """Train, select, evaluate and write one SAE for array `layer{layer}` of `store`; returns metrics.json's dict.
+
+    `settings`: SAESettings fields (``sae.*`` of the config; the schema's defaults for those left out)."""
     t0 = time.perf_counter()
+    s = SAESettings(**settings)
+    dim, lr, batch_size, epochs, patience, seed, device = s.dim, s.lr, s.batch_size, s.epochs, s.patience, s.seed, s.device
     store = Path(store)
     array = f"layer{layer}"
     sparsity = float(sparsity)
@@ -244,9 +261,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
             raise ValueError(f"store {store} has no {split} items; the SAE needs train and valid rows "
                              f"(check the manifest's split column)")
     input_dim = train_np.shape[1]
-    cfg = make_config(input_dim, sparsity, dim=dim, arch=arch, pre_bias=pre_bias,
-                      unit_norm_decoder=unit_norm_decoder, auxk=auxk, auxk_k=auxk_k, l1=l1,
-                      normalize_inputs=normalize_inputs, dead_after=len(train_np), model=model, layer=layer)
+    cfg = make_config(input_dim, sparsity, **s.model_kwargs(), dead_after=len(train_np), model=model, layer=layer)
     print(f"train_sae: {model} layer {layer} sparsity {sparsity}: input_dim {input_dim}, "
           f"n_latents {cfg.n_latents}, k {cfg.k}, arch {cfg.arch}, {len(train_np)} train / "
           f"{len(valid_np)} valid items, device {device}", file=sys.stderr)
@@ -299,12 +314,12 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
         training = {"model": model, "layer": layer, "sparsity": sparsity, "store": str(store), "dim": dim,
                     "lr": lr, "batch_size": batch_size, "epochs": epochs, "patience": patience, "seed": seed}
         sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
-        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+        write_json(tmp / "metrics.json", metrics, indent=2)
 
         for name, dst in (("latents.zarr", outputs.latents), ("sae.safetensors", outputs.weights),
                           ("config.json", outputs.config), ("metrics.json", outputs.metrics)):
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
-            _publish(tmp / name, Path(dst))
+            publish(tmp / name, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     splits_msg = ", ".join(f"{s} fvu {splits[s]['fvu']:.4g}" for s in SPLITS)

@@ -1,0 +1,1 @@
+"""Controls: random-weights twins, SAE seed stability, k-sparse probing."""
