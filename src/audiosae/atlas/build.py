@@ -124,7 +124,7 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     from audiosae.atlas.page import page_data, render_page
 
     from audiosae.atomic import atomic_output
-    from audiosae.jsonio import write_json
+    from audiosae.jsonio import to_jsonable, write_json
 
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
