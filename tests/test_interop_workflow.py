@@ -56,7 +56,7 @@ def test_external_saes_reach_every_table_and_exports_load_in_saelens(tmp_path):
     for table in REP_TABLES:
         df = pd.read_csv(workdir / f"results/tables/{table}.csv")
         assert reps <= set(df["rep"]), (table, sorted(set(df["rep"])))
-        assert set(df.loc[df["rep"].isin(reps), "level"]) == {"ext"}
+        assert set(df.loc[df["rep"].isin(reps), "level"]) == {"external"}
     rec = pd.read_csv(workdir / "results/tables/reconstruction.csv").set_index("rep")
     assert (rec.loc[sorted(reps), "test_l0"] == 6).all()  # every format's top-k kept its k
     page = (workdir / "results/report.html").read_text()
