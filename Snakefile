@@ -54,10 +54,12 @@ include: "rules/probe.smk"
 include: "rules/disentangle.smk"
 include: "rules/atlas.smk"
 include: "rules/report.smk"
+include: "rules/interop.smk"
 
 
 rule all:
     input:
         layout.REPORT_HTML,
         layout.ATLAS_SITE,  # the atlas pages in one folder, for `snakemake --report`
+        sae_exports,  # every trained SAE in SAELens's format with a model card (rules/interop.smk)
     default_target: True

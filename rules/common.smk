@@ -11,6 +11,7 @@ from audiosae import layout
 from audiosae.config import ConfigError, primary_target
 from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
+from audiosae.interop.external import external_of, external_reps
 from audiosae.layout import Rep
 
 
@@ -25,7 +26,7 @@ FRAME_SPARSITIES = [s for s in SPARSITIES if config["sae"]["frame"]["sparsities"
                     or float(s) in config["sae"]["frame"]["sparsities"]]
 FRAME_REPS = [Rep.sae(s, "frame") for s in FRAME_SPARSITIES] if FRAME_LEVEL else []
 # Every representation of the study; a node's own list is reps_of(model, layer).
-REPS = [Rep()] + CLIP_REPS + FRAME_REPS
+REPS = [Rep()] + CLIP_REPS + FRAME_REPS + [Rep.parse(f"ext-{e['name']}") for e in config["sae"]["external"]]
 SYNTHETIC = config["data"]["corpus"] == "synthetic"
 TARGETS = [t["label"] for t in config["probe"]["targets"]]  # probe targets, in config order
 PRIMARY_TARGET = primary_target(config)  # the study's main question (ablation, levels table, claim 1)
@@ -133,8 +134,10 @@ def frame_nodes():
 
 
 def reps_of(model, layer):
-    """Representations of one node: original, the clip SAEs, and the frame SAEs where the layer has frames."""
-    return [Rep()] + CLIP_REPS + (FRAME_REPS if FRAME_LEVEL and is_frame_layer(model, layer) else [])
+    """Representations of one node: original, the clip SAEs, the frame SAEs where the layer has frames, and the
+    SAEs imported for it (sae.external, rules/interop.smk)."""
+    frame = FRAME_REPS if FRAME_LEVEL and is_frame_layer(model, layer) else []
+    return [Rep()] + CLIP_REPS + frame + [Rep.parse(r) for r in external_reps(config, model, layer)]
 
 
 def node_reps():

@@ -65,7 +65,8 @@ def test_frame_saes_sit_beside_clip_saes_in_every_table(frames_run):
 def test_frame_settings_replan_only_the_frame_level(frames_run):
     assert planned(frames_run, frames_config()) == Counter()
     after = Counter({"probe": 2, "disentangle": 2, "frame_acoustics": 2, "atlas": 2, "aggregate": 1, "figures": 1,
-                     "atlas_report": 1, "atlas_site": 1, "frame_report": 1, "report": 1, "all": 1})
+                     "atlas_report": 1, "atlas_site": 1, "frame_report": 1, "report": 1, "all": 1,
+                     "export_sae": 2})  # the frame SAEs' export/ folders
     assert planned(frames_run, frames_config(epochs=4)) == Counter({"train_frame_sae": 2, **after})
     cfg = frames_config()
     cfg["frames"] = {"window_seconds": 1.0}

@@ -4,7 +4,8 @@ def sae_metrics(wildcards=None):
     """metrics.json of every SAE: the clip SAEs of every node, the frame SAEs of every frame node."""
     clip = [(m, l, r) for m, l in nodes() for r in CLIP_REPS]
     frame = [(m, l, r) for m, l in frame_nodes() for r in FRAME_REPS]
-    return [f"{layout.sae_dir(m, l, r)}/metrics.json" for m, l, r in clip + frame]
+    return [f"{layout.sae_dir(m, l, r)}/metrics.json" for m, l, r in clip + frame] + [
+        f"{d}/metrics.json" for d in external_dirs()]
 
 
 def probe_results(wildcards=None):

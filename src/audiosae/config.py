@@ -142,6 +142,9 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(f"config key 'data.{kind}.techniques': a technique is listed twice")
     _check_corpus(config["data"])
     _resolve_targets(config)
+    from audiosae.interop.external import check_external  # issue 20: sae.external, its files read now
+
+    check_external(config)
 
 
 def _check_corpus(data: dict) -> None:

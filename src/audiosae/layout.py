@@ -170,6 +170,8 @@ FRAMES = f"{RESULTS}/frames/{{model}}.zarr"
 SAE_DIR = {"clip": f"{RESULTS}/sae/{{model}}/layer{{layer}}/sparsity{{sparsity}}",
            "frame": f"{RESULTS}/fsae/{{model}}/layer{{layer}}/sparsity{{sparsity}}"}
 """Folder of one SAE (per level): sae.safetensors, config.json, metrics.json, latents.zarr (frame: frame_codes.zarr)."""
+EXT_DIR = f"{RESULTS}/ext/{{model}}/layer{{layer}}/{{name}}"
+"""Folder of an imported SAE's codes (sae.external): latents.zarr and metrics.json."""
 SAE_FILES = ("sae.safetensors", "config.json", "metrics.json", "latents.zarr")
 PROBE = f"{RESULTS}/probe/{{target}}/{{model}}/layer{{layer}}/{{rep}}"
 """Probe of one target on one rep; + .json (result) and .npz (weights)."""
@@ -203,11 +205,21 @@ def sae_dir(model: str, layer, rep) -> str:
     return base + ("" if rep.seed is None else f"-seed{rep.seed}")
 
 
+def ext_dir(model: str, layer, rep) -> str:
+    """Folder of the imported SAE behind `rep` (ext-<name>)."""
+    rep = rep_of(rep)
+    if rep.kind != "ext":
+        raise RepError(f"representation {rep} is not an imported SAE; it has no results/ext folder")
+    return EXT_DIR.format(model=model, layer=int(layer), name=rep.name)
+
+
 def rep_store(model: str, layer, rep) -> str:
     """The store that holds `rep` of (model, layer): the embeddings store (original) or the SAE's latents."""
     rep = rep_of(rep)
     if rep.is_original:
         return EMBEDDINGS.format(model=model)
+    if rep.kind == "ext":
+        return f"{ext_dir(model, layer, rep)}/latents.zarr"
     return f"{sae_dir(model, layer, rep)}/latents.zarr"
 
 

@@ -177,14 +177,18 @@ def reconstruction_table(metric_paths: Iterable[Path | str]) -> pd.DataFrame:
     for path in metric_paths:
         d = read_json(path)
         _require(d, ("model", "layer", "sparsity", "k", "n_latents", "input_dim", "splits"), path)
-        rep = Rep.sae(d["sparsity"], d.get("level", "clip"))
-        check_place(path, f"{layout.sae_dir(d['model'], d['layer'], rep)}/metrics.json",
-                    f"model {d['model']!r} layer {d['layer']} rep {rep}")
+        if str(d.get("rep", "")).startswith("ext-"):  # an imported SAE (sae.external): no target sparsity
+            rep = _rep(d["rep"])
+            place = f"{layout.ext_dir(d['model'], d['layer'], rep)}/metrics.json"
+        else:
+            rep = Rep.sae(d["sparsity"], d.get("level", "clip"))
+            place = f"{layout.sae_dir(d['model'], d['layer'], rep)}/metrics.json"
+        check_place(path, place, f"model {d['model']!r} layer {d['layer']} rep {rep}")
         row = {
             "model": d["model"],
             "layer": int(d["layer"]),
             "rep": str(rep),
-            "sparsity": float(d["sparsity"]),
+            "sparsity": _num(d["sparsity"]),  # null for an imported SAE
             "k": None if d["k"] is None else int(d["k"]),  # relu_l1 SAEs have no fixed k
             "n_latents": int(d["n_latents"]),
             "input_dim": int(d["input_dim"]),

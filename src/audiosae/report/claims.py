@@ -304,13 +304,16 @@ def claim_layers(cats: pd.DataFrame) -> Claim:
 
 
 def paper_level(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The tables cut to the level the paper's claims are about: clip SAEs (and the original), when present.
+    """The tables cut to the level the paper's claims are about: clip SAEs (and the original), when present;
+    never external SAEs (rep ext-<name>).
 
     A study with frame SAEs only answers them for its frame SAEs instead; the
     frames section compares the two levels.
     """
     out = {}
     for name, df in tables.items():
+        if "level" in df:  # SAEs trained elsewhere (sae.external) are analysed in the tables, not in the paper's claims
+            df = df[df["level"] != "external"].reset_index(drop=True)
         if "level" in df and (df["level"] == "clip").any():
             df = df[df["level"] != "frame"].reset_index(drop=True)
         out[name] = df

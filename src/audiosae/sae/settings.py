@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 # Keys of the schema's `sae` block that choose *which* SAEs a study trains rather than how one is trained.
-STUDY_KEYS = ("sparsities", "levels", "frame")
+STUDY_KEYS = ("sparsities", "levels", "frame", "external")
 FRAME_STUDY_KEYS = ("sparsities",)
 
 

@@ -1,0 +1,61 @@
+# Stage: interop (issue 20, docs/interop.md). Every SAE trained here also gets an export/
+# folder that SAELens loads (cfg.json + sae_weights.safetensors, our input normalisation
+# and pre-bias folded in) with a model card; every SAE of sae.external (trained with
+# SAELens, sparsify or dictionary_learning) encodes its node's vectors into
+# results/ext/{model}/layer{layer}/{name}/latents.zarr, the layout our SAEs write, so
+# the probe, disentangle, atlas and report stages analyse it as rep ext-<name>.
+
+include: "inputs/interop.smk"
+
+
+rule external_latents:
+    input:
+        store=get_external_store,
+        sae=lambda w: get_external(w)["path"],
+    output:
+        latents=directory(f"{layout.EXT_DIR}/latents.zarr"),
+        metrics=f"{layout.EXT_DIR}/metrics.json",
+    wildcard_constraints:
+        name=r"[A-Za-z0-9][A-Za-z0-9_]*",
+    params:
+        format=lambda w: get_external(w)["format"],
+        level=lambda w: get_external(w)["level"],
+        pooling=config["sae"]["frame"]["pooling"],
+        device=config["sae"]["device"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "results/logs/external_latents/{model}/layer{layer}/{name}.log",
+    benchmark:
+        "results/benchmarks/rules/external_latents/{model}/layer{layer}/{name}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/external_latents.py"
+
+
+rule export_sae:
+    input:
+        unpack(get_export_inputs),
+    output:
+        directory("results/{kind}/{model}/layer{layer}/sparsity{sparsity}/export"),
+    wildcard_constraints:
+        kind="f?sae",
+    params:
+        model_spec=lambda w: MODELS[w.model],
+        corpus=config["data"]["corpus"],
+        pooling=config["sae"]["frame"]["pooling"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "results/logs/export_sae/{kind}/{model}/layer{layer}/sparsity{sparsity}.log",
+    benchmark:
+        "results/benchmarks/rules/export_sae/{kind}/{model}/layer{layer}/sparsity{sparsity}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/export_sae.py"

@@ -1,0 +1,240 @@
+"""Export one of our SAEs in SAELens's disk format, with a model card.
+
+``export_sae(sae_dir, out_dir, ...)`` writes ``out_dir`` (normally
+``<sae_dir>/export``) holding:
+
+- ``cfg.json`` and ``sae_weights.safetensors``: what ``sae_lens.SAE.load_from_disk``
+  reads (SAELens >= 6);
+- ``README.md``: a model card (model, layer, pooling, corpus, sparsity, k, seed,
+  training settings, metrics with their intervals, how to load it).
+
+SAELens semantics followed (sae_lens 6.18.0, github jbloomAus/SAELens commit
+91ca16c, and the same code in the sae-lens 6.54.12 wheel of our test extra):
+``sae_lens/saes/sae.py`` ``SAE.process_sae_in`` computes
+``x - b_dec * apply_b_dec_to_input`` (after ``normalize_activations``, which we
+leave at "none"); ``sae_lens/saes/topk_sae.py`` ``TopKSAE.encode`` computes
+``hidden_pre = sae_in @ W_enc + b_enc`` then ``TopK``: top-k of ``hidden_pre``,
+then ReLU of those k values; ``decode`` is ``acts @ W_dec + b_dec``;
+``jumprelu_sae.py``: ``relu(hidden_pre) * (hidden_pre > threshold)``;
+``standard_sae.py``: ``relu(hidden_pre)``.
+
+Ours (``audiosae.sae.model``): ``x_n = (x - mean) / std`` (only with
+normalize_inputs), ``a = ReLU(W (x_n - b_pre) + b_enc)``, top-k of ``a``;
+``x_hat = std * (W_d codes + b_pre) + mean``. Folding, exact in real arithmetic:
+
+- ``b_dec = mean + std * b_pre`` and ``apply_b_dec_to_input = true``, so
+  SAELens's ``x - b_dec`` is ``std * (x_n - b_pre)``;
+- ``W_enc = (W / std).T`` [d_in, d_sae]; ``b_enc`` unchanged;
+- ``W_dec = W_d.T * std`` [d_sae, d_in], so ``acts @ W_dec + b_dec`` is our ``x_hat``.
+
+Top-k then ReLU keeps the same codes as ReLU then top-k (both keep the k
+largest pre-activations when at least k are positive, else every positive one).
+Our arch maps to SAELens's: topk -> "topk"; batchtopk (evaluated with its learnt
+threshold) -> "jumprelu" with that threshold for every latent; relu_l1 -> "standard".
+The tensors are computed in float64 and stored as float32.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from audiosae.atomic import atomic_output
+
+SAELENS_VERSION = "6.18.0"  # the SAELens source whose format and forward this export follows (see above)
+ARCH_TO_SAELENS = {"topk": "topk", "batchtopk": "jumprelu", "relu_l1": "standard"}
+
+
+class ExportError(RuntimeError):
+    """An SAE folder that cannot be exported (missing file, untrained threshold)."""
+
+
+def saelens_state(sae) -> tuple[str, dict[str, torch.Tensor], dict]:
+    """(SAELens architecture, its tensors, its architecture-specific cfg keys) for one of our SAEs."""
+    cfg = sae.cfg
+    arch = ARCH_TO_SAELENS[cfg.arch]
+    w = sae.encoder.weight.detach().double().cpu()  # [n_latents, input_dim]
+    b_enc = sae.encoder.bias.detach().double().cpu()
+    w_d = sae.decoder.weight.detach().double().cpu()  # [input_dim, n_latents]
+    if cfg.normalize_inputs:
+        mean = sae.input_mean.detach().double().cpu()
+        std = sae.input_std.detach().double().cpu()
+    else:
+        mean = torch.zeros(cfg.input_dim, dtype=torch.float64)
+        std = torch.ones(cfg.input_dim, dtype=torch.float64)
+    b_pre = sae.b_pre.detach().double().cpu() if sae.b_pre is not None else torch.zeros_like(mean)
+    tensors = {
+        "W_enc": (w / std[None, :]).T,
+        "b_enc": b_enc,
+        "W_dec": w_d.T * std[None, :],
+        "b_dec": mean + std * b_pre,
+    }
+    extra: dict = {}
+    if arch == "topk":
+        extra = {"k": int(cfg.k), "rescale_acts_by_decoder_norm": False}
+    elif arch == "jumprelu":
+        threshold = float(sae.threshold)
+        if not math.isfinite(threshold):
+            raise ExportError("batchtopk SAE has no learnt threshold (it was never trained); cannot export it")
+        tensors["threshold"] = torch.full((cfg.n_latents,), threshold, dtype=torch.float64)
+    tensors = {k: v.float().contiguous() for k, v in tensors.items()}
+    return arch, tensors, extra
+
+
+def saelens_cfg(sae, arch: str, extra: dict, *, model_name: str, hook_name: str, metadata: dict | None = None) -> dict:
+    """The cfg.json document (SAELens SAEConfig.to_dict's keys)."""
+    return {
+        "architecture": arch,
+        "d_in": int(sae.cfg.input_dim),
+        "d_sae": int(sae.cfg.n_latents),
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": True,
+        "normalize_activations": "none",  # our per-dimension standardisation is folded into W_enc, W_dec, b_dec
+        "reshape_activations": "none",
+        **extra,
+        "metadata": {
+            "sae_lens_version": SAELENS_VERSION,
+            "sae_lens_training_version": None,  # trained by audiosae, not by SAELens
+            "model_name": model_name,
+            "hook_name": hook_name,
+            "hook_head_index": None,
+            "prepend_bos": False,
+            **(metadata or {}),
+        },
+    }
+
+
+def _fmt(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str, pooling: str, corpus: str,
+               sae_config: dict, training: dict, metrics: dict, probes: list[dict], atlas: dict | None,
+               seed_stability: dict | None, cfg: dict) -> str:
+    """README.md of an export folder (Markdown)."""
+    model_id = model_spec.get("id", model)
+    revision = model_spec.get("revision", "main" if model_spec.get("source") == "hf" else "packaged")
+    splits = metrics.get("splits", {})
+    pooling_text = ("clip: mean over the frames of each crop" if level == "clip"
+                    else f"frame: every frame (a crop's code for probes: the {pooling} of its frames' codes)")
+    lines = [
+        f"# audiosae SAE `{rep}`: {model} layer {layer}",
+        "",
+        f"A {sae_config['arch']} sparse autoencoder trained by audiosae (a Snakemake workflow) on hidden state {layer} of "
+        f"`{model_id}`, exported in SAELens's disk format (`cfg.json` + `sae_weights.safetensors`).",
+        "",
+        "## What it models",
+        "",
+        "| | |", "|---|---|",
+        f"| model | `{model_id}` (audiosae name `{model}`, source `{model_spec.get('source', '?')}`) |",
+        f"| revision | `{revision}` |",
+        f"| layer | hidden state {layer} (`{cfg['metadata']['hook_name']}`) |",
+        f"| pooling | {pooling_text} |",
+        f"| corpus | {corpus}; trained on the train split, epoch chosen on the valid split |",
+        f"| width | d_in {sae_config['input_dim']}, d_sae {sae_config['n_latents']} |",
+        f"| sparsity | {training.get('sparsity')} (k = {sae_config['k']} active codes per "
+        f"{'vector' if sae_config['arch'] == 'topk' else 'vector on average'}) |",
+        f"| seed | {training.get('seed')} |",
+        "",
+        "## Training",
+        "",
+        "| setting | value |", "|---|---|",
+    ]
+    for key in ("arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs"):
+        lines.append(f"| {key} | {sae_config.get(key)} |")
+    for key, value in training.items():
+        if key not in ("model", "layer", "sparsity", "seed", "store"):
+            lines.append(f"| {key} | {value} |")
+    lines.append(f"| epochs run / best epoch | {metrics.get('epochs_run')} / {metrics.get('best_epoch')} |")
+    lines += ["", "## Metrics", "",
+              "Reconstruction (whole split; FVU = squared error / variance about the split mean; in the normalised "
+              "space when normalize_inputs is on). Dead share: latents that never fire on the train split.", "",
+              "| split | FVU | cosine | L0 | dead share |", "|---|---|---|---|---|"]
+    for split in ("train", "valid", "test"):
+        s = splits.get(split, {})
+        lines.append(f"| {split} | {_fmt(s.get('fvu'))} | {_fmt(s.get('cosine'))} | {_fmt(s.get('l0'))} | "
+                     f"{_fmt(s.get('dead_fraction'))} |")
+    if probes:
+        lines += ["", "Linear probes on this SAE's codes (test clips; interval: bootstrap over test clips).", "",
+                  "| target | accuracy | interval |", "|---|---|---|"]
+        for p in probes:
+            ci = p.get("accuracy_ci") or [None, None]
+            level_pct = f"{100 * p['ci']:g} %" if p.get("ci") else ""
+            lines.append(f"| {p.get('target')} | {_fmt(p.get('accuracy'))} | [{_fmt(ci[0])}, {_fmt(ci[1])}] "
+                         f"{level_pct} |")
+    if atlas:
+        lines += ["", f"Interpretable share (latent atlas): {atlas.get('clear')} of {atlas.get('live')} live units "
+                  f"have a clear label ({_fmt(atlas.get('share'))}); {atlas.get('dead')} dead."]
+    if seed_stability:
+        lines += ["", "Seed stability: " + ", ".join(f"{k} {_fmt(v)}" for k, v in seed_stability.items())]
+    else:
+        lines += ["", "Seed stability: not measured for this SAE."]
+    lines += [
+        "", "## Load it", "",
+        "With SAELens (>= 6):", "", "```python",
+        "from sae_lens import SAE", "",
+        "sae = SAE.load_from_disk(\"path/to/export\")",
+        "codes = sae.encode(x)  # x: [batch, d_in] vectors of the layer above, pooled as above",
+        "```", "",
+        "Our input normalisation and pre-bias are folded into `W_enc`, `W_dec` and `b_dec` "
+        "(`apply_b_dec_to_input: true`, `normalize_activations: \"none\"`), so `encode` gives exactly "
+        "audiosae's codes and `decode` its reconstruction in the layer's own space.", "",
+        "With audiosae (the original checkpoint, one folder up):", "", "```python",
+        "from audiosae.sae.model import SparseAutoencoder", "",
+        "sae = SparseAutoencoder.load(\"path/to/sae.safetensors\")  # config.json beside it",
+        "codes = sae.encode(x)", "```", "",
+        "Or analyse this export as an external SAE of another study "
+        f"(`sae.external: [{{name: ..., model: {model}, layer: {layer}, format: saelens, path: path/to/export, "
+        f"level: {level}}}]`, see docs/interop.md).", "",
+    ]
+    return "\n".join(lines)
+
+
+def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model: str, layer: int,
+               model_spec: dict | None = None, level: str = "clip", pooling: str = "mean", corpus: str = "?",
+               rep: str | None = None, probe_paths: list[Path | str] = (), atlas_summary: Path | str | None = None,
+               seed_stability: dict | None = None) -> Path:
+    """Write ``out_dir`` (default ``<sae_dir>/export``) for the SAE in ``sae_dir``; returns its path."""
+    from safetensors.torch import save_file
+
+    from audiosae.sae.model import SparseAutoencoder
+
+    sae_dir = Path(sae_dir)
+    out_dir = Path(out_dir) if out_dir is not None else sae_dir / "export"
+    for name in ("sae.safetensors", "config.json", "metrics.json"):
+        if not (sae_dir / name).exists():
+            raise ExportError(f"{sae_dir / name}: not found; export reads a finished SAE folder")
+    model_spec = model_spec or {}
+    sae = SparseAutoencoder.load(sae_dir / "sae.safetensors", sae_dir / "config.json")
+    config = json.loads((sae_dir / "config.json").read_text())
+    metrics = json.loads((sae_dir / "metrics.json").read_text())
+    training = dict(config.get("training", {}))
+    sparsity = training.get("sparsity", metrics.get("sparsity"))
+    rep = rep or f"{'fsae' if level == 'frame' else 'sae'}{sparsity}"
+    arch, tensors, extra = saelens_state(sae)
+    hook_name = f"hidden_states.{layer}" + (".clip_mean" if level == "clip" else "")
+    cfg = saelens_cfg(sae, arch, extra, model_name=model_spec.get("id", model), hook_name=hook_name, metadata={
+        "model_class_name": model_spec.get("source"),
+        "model_revision": model_spec.get("revision"),
+        "dataset_path": corpus,
+        "audiosae": {"model": model, "layer": int(layer), "rep": rep, "level": level,
+                     "pooling": pooling if level == "frame" else "mean over each crop's frames",
+                     "sparsity": sparsity, "seed": training.get("seed"), "arch": sae.cfg.arch},
+    })
+    probes = [json.loads(Path(p).read_text()) for p in probe_paths]
+    atlas = json.loads(Path(atlas_summary).read_text()) if atlas_summary else None
+    card = model_card(rep=rep, model=model, model_spec=model_spec, layer=int(layer), level=level, pooling=pooling,
+                      corpus=corpus, sae_config=sae.cfg.to_dict(), training={"sparsity": sparsity, **training},
+                      metrics=metrics, probes=probes, atlas=atlas, seed_stability=seed_stability, cfg=cfg)
+    with atomic_output(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        save_file(tensors, str(tmp / "sae_weights.safetensors"))
+        (tmp / "cfg.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        (tmp / "README.md").write_text(card)
+    return out_dir

@@ -1,0 +1,88 @@
+"""The tiny study with SAEs trained elsewhere (one per format): each reaches every per-representation table of
+the report as rep ext-<name>, and every SAE trained here gets an export/ folder that SAELens loads. A bad
+external file stops the run with one line before any job."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from audiosae import store as zstore
+from audiosae.config import validate
+from audiosae.interop.external import node_width
+from audiosae.sae.model import SAEConfig, SparseAutoencoder
+from conftest import run_snakemake, tiny_config
+
+import test_interop as layouts
+
+pytestmark = pytest.mark.workflow
+
+# Tables with one row per representation the external reps must reach. ablation.csv is not one of them: the
+# ablation test decodes with the node's own clip SAEs (audiosae.atlas.ablation reads sae.safetensors).
+REP_TABLES = ("probe", "confusion", "reconstruction", "disentanglement", "attributes", "categories", "factors",
+              "interpretable", "mcc", "ground_truth")
+
+
+def study(tmp_path, externals: list[dict]) -> dict:
+    cfg = tiny_config()
+    cfg["models"] = {"crepe": {**cfg["models"]["crepe"], "layers": [4]}}
+    cfg["sae"] = {**cfg["sae"], "sparsities": [0.9], "external": externals}
+    return cfg
+
+
+def write_externals(tmp_path) -> list[dict]:
+    """A random pre-biased top-k SAE of crepe layer 4's width, written in each library's layout."""
+    width = node_width(validate(tiny_config()), "crepe", 4)
+    out = []
+    for i, fmt in enumerate(sorted(layouts.WRITERS)):
+        layouts.D = width  # the writers fold with identity statistics of this width
+        sae = SparseAutoencoder(SAEConfig(input_dim=width, n_latents=64, k=6, pre_bias=True),
+                                generator=torch.Generator().manual_seed(i))
+        torch.nn.init.normal_(sae.b_pre, std=0.1)
+        layouts.WRITERS[fmt](sae, tmp_path / fmt)
+        out.append({"name": f"{fmt}_k6", "model": "crepe", "layer": 4, "format": fmt, "path": str(tmp_path / fmt)})
+    layouts.D = 12
+    return out
+
+
+def test_external_saes_reach_every_table_and_exports_load_in_saelens(tmp_path):
+    externals = write_externals(tmp_path / "ext")
+    workdir = tmp_path / "run"
+    run_snakemake(workdir, config=study(tmp_path, externals))
+    reps = {f"ext-{e['name']}" for e in externals}
+    for table in REP_TABLES:
+        df = pd.read_csv(workdir / f"results/tables/{table}.csv")
+        assert reps <= set(df["rep"]), (table, sorted(set(df["rep"])))
+        assert set(df.loc[df["rep"].isin(reps), "level"]) == {"external"}
+    rec = pd.read_csv(workdir / "results/tables/reconstruction.csv").set_index("rep")
+    assert (rec.loc[sorted(reps), "test_l0"] == 6).all()  # every format's top-k kept its k
+    page = (workdir / "results/report.html").read_text()
+    assert all(r in page for r in reps)
+    claims = json.loads((workdir / "results/claims.json").read_text())
+    assert "ext-" not in json.dumps(claims)  # the paper's claims are about the SAEs trained here
+
+    # the SAE trained here: SAELens loads its export and encodes the codes the workflow stored
+    sae_lens = pytest.importorskip("sae_lens")
+    folder = workdir / "results/sae/crepe/layer4/sparsity0.9"
+    loaded = sae_lens.SAE.load_from_disk(str(folder / "export"))
+    x = torch.from_numpy(zstore.read_array(workdir / "results/embeddings/crepe.zarr", "layer4"))
+    codes = torch.from_numpy(zstore.read_array(folder / "latents.zarr", "codes"))
+    with torch.no_grad():
+        layouts.assert_same_codes(loaded.encode(x), codes)
+    card = (folder / "export/README.md").read_text()
+    assert "| technique |" in card and "Interpretable share" in card
+
+
+@pytest.mark.parametrize("fmt", sorted(layouts.WRITERS))
+def test_bad_external_file_stops_before_any_job(tmp_path, fmt):
+    [entry] = [e for e in write_externals(tmp_path / "ext") if e["format"] == fmt]
+    weights = {"saelens": "sae_weights.safetensors", "sparsify": "sae.safetensors", "dictionary_learning": "ae.pt"}
+    (tmp_path / "ext" / fmt / weights[fmt]).write_bytes(b"not a tensor file")
+    proc = run_snakemake(tmp_path / "run", config=study(tmp_path, [entry]), check=False)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("audiosae:")]
+    assert len(lines) == 1 and weights[fmt] in lines[0] and "sae.external[0]" in lines[0], proc.stderr[-2000:]
+    assert not (tmp_path / "run" / "results").exists()  # nothing ran
