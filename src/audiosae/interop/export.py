@@ -36,13 +36,13 @@ The tensors are computed in float64 and stored as float32.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import torch
 
 from audiosae.atomic import atomic_output
+from audiosae.jsonio import read_json, write_json
 
 SAELENS_VERSION = "6.18.0"  # the SAELens source whose format and forward this export follows (see above)
 ARCH_TO_SAELENS = {"topk": "topk", "batchtopk": "jumprelu", "relu_l1": "standard"}
@@ -212,8 +212,8 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
             raise ExportError(f"{sae_dir / name}: not found; export reads a finished SAE folder")
     model_spec = model_spec or {}
     sae = SparseAutoencoder.load(sae_dir / "sae.safetensors", sae_dir / "config.json")
-    config = json.loads((sae_dir / "config.json").read_text())
-    metrics = json.loads((sae_dir / "metrics.json").read_text())
+    config = read_json(sae_dir / "config.json")
+    metrics = read_json(sae_dir / "metrics.json")
     training = dict(config.get("training", {}))
     sparsity = training.get("sparsity", metrics.get("sparsity"))
     rep = rep or f"{'fsae' if level == 'frame' else 'sae'}{sparsity}"
@@ -227,14 +227,14 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
                      "pooling": pooling if level == "frame" else "mean over each crop's frames",
                      "sparsity": sparsity, "seed": training.get("seed"), "arch": sae.cfg.arch},
     })
-    probes = [json.loads(Path(p).read_text()) for p in probe_paths]
-    atlas = json.loads(Path(atlas_summary).read_text()) if atlas_summary else None
+    probes = [read_json(p) for p in probe_paths]
+    atlas = read_json(atlas_summary) if atlas_summary else None
     card = model_card(rep=rep, model=model, model_spec=model_spec, layer=int(layer), level=level, pooling=pooling,
                       corpus=corpus, sae_config=sae.cfg.to_dict(), training={"sparsity": sparsity, **training},
                       metrics=metrics, probes=probes, atlas=atlas, seed_stability=seed_stability, cfg=cfg)
     with atomic_output(out_dir) as tmp:
         tmp.mkdir(parents=True)
         save_file(tensors, str(tmp / "sae_weights.safetensors"))
-        (tmp / "cfg.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        write_json(tmp / "cfg.json", cfg, indent=2)
         (tmp / "README.md").write_text(card)
     return out_dir

@@ -17,7 +17,6 @@ Probes, disentanglement, the atlas and the report then read it like ours.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -29,7 +28,8 @@ import torch
 from tqdm import tqdm
 
 from audiosae import store as zstore
-from audiosae.jsonio import to_jsonable
+from audiosae.atomic import publish
+from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 
 SPLITS = ("train", "valid", "test")
@@ -56,15 +56,6 @@ def _metrics(attrs: dict, stats: dict, t0: float, extra: dict | None = None) -> 
             "wall_time_s": round(time.perf_counter() - t0, 3), "splits": splits}
 
 
-def _publish(tmp: Path, out_dir: Path, names: tuple[str, ...]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        dst = out_dir / name
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        os.replace(tmp / name, dst)
-
-
 def write_external(sae, store: Path | str, out_dir: Path | str, *, model: str, layer: int, name: str, fmt: str,
                    path: Path | str, level: str = "clip", pooling: str = "mean", device: str = "cpu",
                    chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True) -> dict:
@@ -85,8 +76,9 @@ def write_external(sae, store: Path | str, out_dir: Path | str, *, model: str, l
                                    pooling=pooling, device=device, progress=progress, t0=t0)
         else:
             raise ValueError(f"level must be clip or frame, not {level!r}")
-        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
-        _publish(tmp, out_dir, ("latents.zarr", "metrics.json"))
+        write_json(tmp / "metrics.json", metrics, indent=2)
+        for name in ("latents.zarr", "metrics.json"):
+            publish(tmp / name, out_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     msg = ", ".join(f"{s} fvu {metrics['splits'][s]['fvu']:.4g} l0 {metrics['splits'][s]['l0']:.3g}" for s in SPLITS)
