@@ -81,8 +81,8 @@ def _frame_store_being_written(workdir) -> list:
 
 def test_sigkill_while_a_frame_store_is_written_then_rerun_gives_identical_tables(frames_run, tmp_path):
     """Killed while extract_frames writes the frame store: a partial store is left in its temporary sibling,
-    the store itself is absent and marked incomplete, and the rerun's tables equal the clean run's byte for
-    byte."""
+    the store itself is absent and marked incomplete, the rerun removes the partial store and its tables equal
+    the clean run's byte for byte."""
     work = tmp_path / "killed"
     work.mkdir()
     store = "results/frames/resemblyzer.zarr"
@@ -98,4 +98,5 @@ def test_sigkill_while_a_frame_store_is_written_then_rerun_gives_identical_table
     run_snakemake(work, "--rerun-incomplete", config=frames_config())
     assert not incomplete_outputs(work)
     require_complete(work / store)
+    assert not any(p.exists() for p in partial), "the killed writer's partial store is still on disk"
     assert_same_result_files(frames_run, work)

@@ -1,7 +1,8 @@
 """Atomic outputs: write into a temporary sibling, rename into place when complete.
 
 A killed job then leaves at most a ``*.tmp-<pid>`` sibling, never a file or
-folder that looks finished.
+folder that looks finished; the next writer of the same output removes the
+siblings whose process is gone (a killed frame store can be gigabytes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,47 @@ def tmp_sibling(path: Path | str) -> Path:
     return path.with_name(f"{path.name}.tmp-{os.getpid()}{path.suffix}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def clear_stale(path: Path | str) -> list[Path]:
+    """Remove the temporary siblings of `path` (``<name>.tmp-<pid>…`` and ``.<name>.tmp-<pid>``) left by
+    processes that no longer run; return what was removed."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for prefix in (f"{path.name}.tmp-", f".{path.name}.tmp-"):
+        for sib in path.parent.glob(f"{_glob_escape(prefix)}*"):
+            digits = sib.name[len(prefix):].split(".", 1)[0]
+            if digits.isdigit() and int(digits) != os.getpid() and not _alive(int(digits)):
+                _remove(sib)
+                removed.append(sib)
+    return removed
+
+
+def fresh_tmp_dir(path: Path | str) -> Path:
+    """An empty hidden folder ``.<name>.tmp-<pid>`` beside `path` (which need not exist yet), stale siblings of
+    dead processes removed."""
+    path = Path(path)
+    clear_stale(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    _remove(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -34,6 +76,7 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale(path)
     tmp = tmp_sibling(path)
     _remove(tmp)
     try:

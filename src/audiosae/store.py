@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from audiosae.atomic import publish, tmp_sibling
+from audiosae.atomic import clear_stale, publish, tmp_sibling
 
 # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which Zarr
 # reports as a foreign object in the hierarchy; it is expected there.
@@ -47,6 +47,7 @@ class StoreWriter:
         if missing:
             raise StoreError(f"index for {self.path} lacks columns {missing}")
         self.n = len(index)
+        clear_stale(self.path)  # a killed writer's partial store
         self.tmp = tmp_sibling(self.path)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)

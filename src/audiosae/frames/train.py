@@ -27,7 +27,6 @@ the end, metrics.json last.
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import sys
@@ -43,7 +42,7 @@ from audiosae import store as zstore
 from audiosae.frames.store import (Appender, clip_index, frame_split, item_index, layer_array, open_frames,
                                    selected_mask)
 from audiosae.frames.stream import FrameStream
-from audiosae.atomic import publish
+from audiosae.atomic import fresh_tmp_dir, publish
 from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SparseAutoencoder
@@ -247,10 +246,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                         progress=progress, desc=f"{model} L{layer} fs{sparsity}")
     train_s = time.perf_counter() - t_train
 
-    tmp = outputs.metrics.parent / f".{outputs.metrics.parent.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)
     try:
         stats = {s: SplitMetrics(cfg.n_latents) for s in SPLITS}
         attrs = {"model": model, "layer": layer, "sparsity": sparsity, "k": cfg.k, "n_latents": cfg.n_latents,

@@ -17,7 +17,6 @@ Probes, disentanglement, the atlas and the report then read it like ours.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
@@ -28,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from audiosae import store as zstore
-from audiosae.atomic import publish
+from audiosae.atomic import fresh_tmp_dir, publish
 from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 
@@ -63,10 +62,7 @@ def write_external(sae, store: Path | str, out_dir: Path | str, *, model: str, l
     t0 = time.perf_counter()
     store, out_dir = Path(store), Path(out_dir)
     sae = sae.to(device).eval()
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp_dir(out_dir)
     try:
         if level == "clip":
             metrics = _write_clip(sae, store, tmp, model=model, layer=layer, name=name, fmt=fmt, path=path,

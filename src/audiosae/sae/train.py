@@ -18,7 +18,6 @@ so a killed job leaves nothing that looks complete.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import sys
 import time
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from audiosae import store as zstore
 from audiosae.config import ConfigError
-from audiosae.atomic import publish
+from audiosae.atomic import fresh_tmp_dir, publish
 from audiosae.jsonio import write_json
 from audiosae.sae.metrics import SplitMetrics
 from audiosae.sae.model import SAEConfig, SAEOutput, SparseAutoencoder
@@ -277,10 +276,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
                  generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}")
     del train_x, valid_x
 
-    tmp = outputs.metrics.parent / f".{outputs.metrics.parent.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)
     try:
         index = zstore.read_index(store)
         split_of = index["split"].to_numpy()
