@@ -144,6 +144,11 @@ def node_reps():
     return [(m, l, r) for m, l in nodes() for r in reps_of(m, l)]
 
 
+def external_dirs(wildcards=None):
+    """The results/ext folder of every sae.external entry (written by rules/interop.smk, read by the report)."""
+    return [layout.ext_dir(e["model"], e["layer"], f"ext-{e['name']}") for e in config["sae"]["external"]]
+
+
 # ---------------------------------------------------------------- report sections
 # What the report shows comes from audiosae.report.registry: every section (stage)
 # registers its tables, figures, claims and explore pages once; its rule writes them.

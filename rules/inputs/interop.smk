@@ -1,10 +1,5 @@
 # Input functions and params of rules/interop.smk (Snakemake keeps functions out of rule files).
 
-def external_dirs(wildcards=None):
-    """The results/ext folder of every sae.external entry."""
-    return [layout.ext_dir(e["model"], e["layer"], f"ext-{e['name']}") for e in config["sae"]["external"]]
-
-
 def get_external(wildcards):
     return external_of(config, f"ext-{wildcards.name}")
 
