@@ -45,6 +45,7 @@ wildcard_constraints:
     layer=r"\d+",
     sparsity=layout.SPARSITY_PATTERN,
     rep=layout.REP_PATTERN,
+    seed=r"\d+",
 
 include: "rules/data.smk"
 include: "rules/embeddings.smk"
@@ -55,6 +56,7 @@ include: "rules/disentangle.smk"
 include: "rules/atlas.smk"
 include: "rules/report.smk"
 include: "rules/interop.smk"
+include: "rules/controls.smk"
 
 
 rule all:

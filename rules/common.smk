@@ -11,11 +11,17 @@ from audiosae import layout
 from audiosae.config import ConfigError, primary_target
 from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
+from audiosae.controls import settings as controls_settings
+from audiosae.encoders.twin import add_twins, is_twin_name, trained_name
 from audiosae.interop.external import external_of, external_reps
 from audiosae.layout import Rep
 
 
-MODELS = config["models"]
+# The config's models, then (controls.random_twin) each one's random-weights twin <name>_random: an ordinary
+# model to every rule (docs/controls.md).
+CONTROLS = config["controls"]
+TWINS = CONTROLS["random_twin"]
+MODELS = add_twins(config["models"], CONTROLS["twin_seed"]) if TWINS else dict(config["models"])
 SPARSITIES = [layout.sparsity_str(s) for s in config["sae"]["sparsities"]]
 LEVELS = config["sae"]["levels"]
 CLIP_LEVEL = "clip" in LEVELS
@@ -25,6 +31,12 @@ CLIP_REPS = [Rep.sae(s, "clip") for s in SPARSITIES] if CLIP_LEVEL else []
 FRAME_SPARSITIES = [s for s in SPARSITIES if config["sae"]["frame"]["sparsities"] is None
                     or float(s) in config["sae"]["frame"]["sparsities"]]
 FRAME_REPS = [Rep.sae(s, "frame") for s in FRAME_SPARSITIES] if FRAME_LEVEL else []
+# SAE seeds (controls.seeds): the SAEs at controls.seed_sparsities again with each other seed, at each level.
+SEEDS = controls_settings.extra_seeds(config)
+SEED_SPARSITIES = [layout.sparsity_str(s) for s in controls_settings.seed_sparsities(config)] if SEEDS else []
+CLIP_SEED_REPS = [Rep.sae(s, "clip", n) for s in SEED_SPARSITIES if s in SPARSITIES for n in SEEDS] if CLIP_LEVEL else []
+FRAME_SEED_REPS = ([Rep.sae(s, "frame", n) for s in SEED_SPARSITIES if s in FRAME_SPARSITIES for n in SEEDS]
+                   if FRAME_LEVEL else [])
 # Every representation of the study; a node's own list is reps_of(model, layer).
 REPS = [Rep()] + CLIP_REPS + FRAME_REPS + [Rep.parse(f"ext-{e['name']}") for e in config["sae"]["external"]]
 SYNTHETIC = config["data"]["corpus"] == "synthetic"
@@ -45,8 +57,9 @@ def get_corpus_root():
 
 
 def get_weights_dir(model):
-    """Where download_model puts a model's snapshot (None for packaged models)."""
-    return f"resources/models/{model}" if model_facts(model, MODELS[model]).needs_weights else None
+    """Where download_model puts a model's snapshot (None for packaged models); a twin reads its trained model's
+    config.json from there (never its weights)."""
+    return f"resources/models/{trained_name(model)}" if model_facts(model, MODELS[model]).needs_weights else None
 
 
 def get_facts(model):
@@ -64,7 +77,7 @@ def get_layers(model):
     spec = MODELS[model]["layers"]
     depth = get_facts(model).depth()
     if depth is None and needs_depth(spec):
-        checkpoints.download_model.get(model=model)  # raises until the snapshot exists; Snakemake then re-evaluates
+        checkpoints.download_model.get(model=trained_name(model))  # raises until the snapshot exists; Snakemake then re-evaluates
         depth = get_facts(model).depth()
         if depth is None:
             raise ConfigError(f"model '{model}': resources/models/{model}/config.json has no num_hidden_layers; "
@@ -142,6 +155,15 @@ def reps_of(model, layer):
 
 def node_reps():
     return [(m, l, r) for m, l in nodes() for r in reps_of(m, l)]
+
+
+def seed_reps_of(model, layer):
+    """The extra-seed SAEs of one node (controls.seeds): trained and probed, matched against the default seed."""
+    return CLIP_SEED_REPS + (FRAME_SEED_REPS if is_frame_layer(model, layer) else [])
+
+
+def seed_node_reps():
+    return [(m, l, r) for m, l in nodes() for r in seed_reps_of(m, l)]
 
 
 def external_dirs(wildcards=None):

@@ -64,6 +64,33 @@ rule train_frame_sae:
         "../workflow_scripts/train_frame_sae.py"
 
 
+# The same frame SAE with an extra seed (controls.seeds, at controls.seed_sparsities): rep fsae<s>-seed<n>.
+rule train_frame_sae_seed:
+    input:
+        store=layout.FRAMES,
+    output:
+        weights=f"{layout.SEED_SAE_DIR['frame']}/sae.safetensors",
+        config=f"{layout.SEED_SAE_DIR['frame']}/config.json",
+        metrics=f"{layout.SEED_SAE_DIR['frame']}/metrics.json",
+        latents=directory(f"{layout.SEED_SAE_DIR['frame']}/latents.zarr"),
+        frame_codes=directory(f"{layout.SEED_SAE_DIR['frame']}/frame_codes.zarr"),
+    params:
+        sae=get_frame_sae_seed_params,
+    resources:
+        gpu=1,
+        mem_mb=get_frame_sae_mem_mb,
+        runtime=240,
+    threads: 2
+    log:
+        "results/logs/train_frame_sae/{model}/layer{layer}/sparsity{sparsity}-seed{seed}.log",
+    benchmark:
+        "results/benchmarks/rules/train_frame_sae/{model}/layer{layer}/sparsity{sparsity}-seed{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/train_frame_sae.py"
+
+
 rule frame_llds:
     input:
         manifest=layout.MANIFEST,

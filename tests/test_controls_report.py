@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiosae.controls.report import (build_tables, controls_claims, make_figures, sparse_probe_doc,
-                                      stability_doc)
+from audiosae.controls.report import build_tables, make_figures, sparse_probe_doc, stability_doc
+from audiosae.report.claims import answer_claims
+from audiosae.report.registry import CONTROLS
 from audiosae.store import write_store
 
 CLASSES = ["belt", "breathy", "trill"]
@@ -62,7 +63,7 @@ def test_sparse_probing_tables_figure_and_claim_against_the_twin(tmp_path):
     assert sp[sp["twin"]]["model"].eq("m_random").all()
     scale = tables["activation_scale"]
     assert scale.loc[0, "model"] == "m" and scale.loc[0, "scale_twin"] == pytest.approx(1.0, abs=0.1)
-    (claim,) = controls_claims(tables)
+    (claim,) = answer_claims(tables, sections=[CONTROLS])  # the section's claim, judged against the twin
     assert claim.numbers["trained_verdict"] == "supported" and claim.numbers["twin_verdict"] != "supported"
     # The twin's noise-only difference has a wide interval (about [-0.20, +0.04]) whose upper end passes the
     # trained lower end (about +0.04): trained holds, the twin does not, but not beyond the interval.

@@ -22,6 +22,11 @@ def get_frame_sae_params(wildcards):
     return {"sparsity": float(wildcards.sparsity), **FRAME_SAE_SETTINGS.as_dict()}
 
 
+def get_frame_sae_seed_params(wildcards):
+    """get_frame_sae_params with the extra seed of rule train_frame_sae_seed."""
+    return {**get_frame_sae_params(wildcards), "seed": int(wildcards.seed)}
+
+
 def get_frame_sae_mem_mb(wildcards):
     """The shuffle buffer and a chunk (float32, twice for the batch copies), plus the SAE and PyTorch."""
     width = get_facts(wildcards.model).layer_widths()

@@ -12,9 +12,10 @@ def get_external_store(wildcards):
 
 
 def sae_exports(wildcards=None):
-    """The export/ folder of every SAE trained in this study."""
-    clip = [(m, l, r) for m, l in nodes() for r in CLIP_REPS]
-    frame = [(m, l, r) for m, l in frame_nodes() for r in FRAME_REPS]
+    """The export/ folder of every SAE trained in this study on a trained model (a random-weights twin's SAEs are
+    a control, not something to share)."""
+    clip = [(m, l, r) for m, l in nodes() if not is_twin_name(m) for r in CLIP_REPS]
+    frame = [(m, l, r) for m, l in frame_nodes() if not is_twin_name(m) for r in FRAME_REPS]
     return [f"{layout.sae_dir(m, l, r)}/export" for m, l, r in clip + frame]
 
 

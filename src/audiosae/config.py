@@ -145,6 +145,9 @@ def _check_semantics(config: dict) -> None:
     from audiosae.interop.external import check_external  # issue 20: sae.external, its files read now
 
     check_external(config)
+    from audiosae.controls.settings import check as check_controls  # issue 19: twins, seeds
+
+    check_controls(config)
 
 
 def _check_corpus(data: dict) -> None:

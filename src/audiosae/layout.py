@@ -170,6 +170,8 @@ FRAMES = f"{RESULTS}/frames/{{model}}.zarr"
 SAE_DIR = {"clip": f"{RESULTS}/sae/{{model}}/layer{{layer}}/sparsity{{sparsity}}",
            "frame": f"{RESULTS}/fsae/{{model}}/layer{{layer}}/sparsity{{sparsity}}"}
 """Folder of one SAE (per level): sae.safetensors, config.json, metrics.json, latents.zarr (frame: frame_codes.zarr)."""
+SEED_SAE_DIR = {level: f"{path}-seed{{seed}}" for level, path in SAE_DIR.items()}
+"""Folder of the same SAE trained with an extra seed (controls.seeds): rep sae<s>-seed<n> / fsae<s>-seed<n>."""
 EXT_DIR = f"{RESULTS}/ext/{{model}}/layer{{layer}}/{{name}}"
 """Folder of an imported SAE's codes (sae.external): latents.zarr and metrics.json."""
 SAE_FILES = ("sae.safetensors", "config.json", "metrics.json", "latents.zarr")
@@ -184,6 +186,10 @@ ATLAS = f"{RESULTS}/atlas/{{model}}/layer{{layer}}/{{rep}}"
 ATLAS_CLIPS = f"{RESULTS}/atlas/clips"
 ATLAS_SITE = f"{RESULTS}/atlas_site"
 ABLATION = f"{RESULTS}/ablation/{{model}}/layer{{layer}}.json"
+STABILITY = f"{RESULTS}/controls/stability/{{model}}/layer{{layer}}.json"
+"""Seed stability of one node's SAEs (every level and seed sparsity): pairs of seeds matched, each latent's recurrence."""
+SPARSE_PROBE = f"{RESULTS}/controls/sparse_probe/{{model}}/layer{{layer}}.json"
+"""k-sparse probes of one node's layer and clip SAEs, for every probe target."""
 TABLE = f"{RESULTS}/tables/{{name}}.{{ext}}"
 FIGURE = f"{RESULTS}/figures/{{name}}.{{ext}}"
 CAPTIONS = f"{RESULTS}/figures/captions/{{section}}.json"
@@ -201,8 +207,9 @@ def sae_dir(model: str, layer, rep) -> str:
     rep = rep_of(rep)
     if rep.kind not in ("sae", "fsae"):
         raise RepError(f"representation {rep} is not a trained SAE of this workflow; it has no SAE folder")
-    base = SAE_DIR[rep.level].format(model=model, layer=int(layer), sparsity=rep.sparsity)
-    return base + ("" if rep.seed is None else f"-seed{rep.seed}")
+    if rep.seed is None:
+        return SAE_DIR[rep.level].format(model=model, layer=int(layer), sparsity=rep.sparsity)
+    return SEED_SAE_DIR[rep.level].format(model=model, layer=int(layer), sparsity=rep.sparsity, seed=rep.seed)
 
 
 def ext_dir(model: str, layer, rep) -> str:
@@ -256,6 +263,14 @@ def atlas_dir(model: str, layer, rep) -> str:
 
 def ablation_path(model: str, layer) -> str:
     return ABLATION.format(model=model, layer=int(layer))
+
+
+def stability_path(model: str, layer) -> str:
+    return STABILITY.format(model=model, layer=int(layer))
+
+
+def sparse_probe_path(model: str, layer) -> str:
+    return SPARSE_PROBE.format(model=model, layer=int(layer))
 
 
 def table_path(name: str, ext: str = "csv") -> str:

@@ -41,6 +41,8 @@ STABILITY_COLUMNS = ["model", "twin", "layer", "level", "sparsity", "seed_a", "s
 SPARSE_COLUMNS = ["model", "twin", "layer", "rep", "level", "sparsity", "target", "k", "balanced_accuracy", "lo",
                   "hi", "delta", "delta_lo", "delta_hi", "n_classes", "n_test", "units_k"]
 SCALE_COLUMNS = ["model", "layer", "scale_trained", "scale_twin", "twin_over_trained"]
+SPREAD_COLUMNS = ["model", "twin", "layer", "level", "sparsity", "metric", "seeds", "mean", "std", "min", "max",
+                  "values"]
 NEAR_BASELINE = 0.05  # mean matched cosine within this of its random baseline: the dictionary is not determined
 
 
@@ -74,6 +76,46 @@ def stability_doc(sae_dirs: dict[int, str | Path], *, model: str, layer: int, le
             "pairs": pairs, "recurrence": recur,
             "method": "Hungarian matching (scipy linear_sum_assignment) of the decoder directions of latents live on "
                       "train clips, by cosine; baseline: uniform random directions of the same counts and width"}
+
+
+def seed_summary(sae_dir: str | Path, probes: dict[str, str | Path], *, manifest, attributes,
+                 auroc_threshold: float, rho_threshold: float) -> dict:
+    """One seed's numbers whose spread over seeds the report gives: test FVU, probe accuracy per target, and the
+    atlas's interpretable share (live latents with a clear label), computed as the atlas computes it."""
+    from audiosae.atlas.build import load_inputs
+    from audiosae.atlas.stats import interpretable_share, unit_statistics
+    from audiosae.jsonio import read_json
+
+    sae_dir = Path(sae_dir)
+    metrics = read_json(sae_dir / "metrics.json")
+    codes, clip_ids, labels, sets, _ = load_inputs(sae_dir / "latents.zarr", "codes", manifest, attributes)
+    sets = {k: v for k, v in sets.items() if k != "factors"}  # the atlas's share is over labels and eGeMAPS
+    stats = unit_statistics(codes, clip_ids, labels, sets, sparse=True, auroc_threshold=auroc_threshold,
+                            rho_threshold=rho_threshold, top_k=1, median_k=1)
+    share = interpretable_share(stats.table)
+    return {"seed": int(metrics["seed"]), "test_fvu": float(metrics["splits"]["test"]["fvu"]),
+            "live": share["live"], "clear": share["clear"], "share": share["share"],
+            "accuracy": {t: float(read_json(p)["accuracy"]) for t, p in probes.items()}}
+
+
+def stability_node_doc(groups: list[dict], *, model: str, layer: int, default_seed: int, manifest, attributes,
+                       threshold: float = 0.7, auroc_threshold: float = 0.9, rho_threshold: float = 0.7,
+                       log=None) -> dict:
+    """Seed stability of every seed group of one node; `groups`: [{"level", "sparsity", "dirs": {seed: SAE
+    folder}, "probes": {seed: {target: probe JSON}}}]. Each group is a `stability_doc` plus, per seed, the
+    numbers `seed_summary` gives."""
+    from audiosae.data.manifest import read_manifest
+
+    man = read_manifest(manifest)
+    out = []
+    for g in groups:
+        doc = stability_doc(g["dirs"], model=model, layer=layer, level=g["level"], sparsity=g["sparsity"],
+                            default_seed=default_seed, threshold=threshold, log=log)
+        doc["per_seed"] = [seed_summary(d, g["probes"][s], manifest=man, attributes=attributes,
+                                        auroc_threshold=auroc_threshold, rho_threshold=rho_threshold)
+                           for s, d in sorted(g["dirs"].items())]
+        out.append(doc)
+    return {"model": model, "layer": int(layer), "groups": out}
 
 
 def sparse_probe_doc(store: str | Path, array: str, manifest, targets: list[dict], *, model: str, layer: int,
@@ -158,6 +200,31 @@ def sparse_table(docs: Iterable[dict], resamples: int = 1000, ci: float = 0.95, 
                           na_position="first").reset_index(drop=True)
 
 
+def seed_spread_table(docs: Iterable[dict]) -> pd.DataFrame:
+    """Per (model, layer, level, sparsity, metric): the metric over the SAE seeds (test FVU, probe accuracy per
+    target, interpretable share), its mean, standard deviation and range."""
+    rows = []
+    for d in docs:
+        per = d.get("per_seed") or []
+        if not per:
+            continue
+        metrics = {"test_fvu": [p["test_fvu"] for p in per], "interpretable_share": [p["share"] for p in per]}
+        for t in per[0]["accuracy"]:
+            metrics[f"accuracy_{t}"] = [p["accuracy"].get(t) for p in per]
+        for name, values in metrics.items():
+            v = np.array([np.nan if x is None else float(x) for x in values])
+            ok = v[np.isfinite(v)]
+            rows.append({"model": d["model"], "twin": is_twin_name(d["model"]), "layer": d["layer"],
+                         "level": d["level"], "sparsity": float(d["sparsity"]), "metric": name,
+                         "seeds": ",".join(str(p["seed"]) for p in per),
+                         "mean": float(ok.mean()) if ok.size else None,
+                         "std": float(ok.std(ddof=1)) if ok.size > 1 else None,
+                         "min": float(ok.min()) if ok.size else None, "max": float(ok.max()) if ok.size else None,
+                         "values": ",".join(f"{x:.4g}" for x in v)})
+    df = pd.DataFrame(rows, columns=SPREAD_COLUMNS)
+    return df.sort_values(["model", "twin", "layer", "level", "sparsity", "metric"]).reset_index(drop=True)
+
+
 def scale_table(docs: Iterable[dict]) -> pd.DataFrame:
     scales = {(d["model"], d["layer"]): d.get("scale") for d in docs if d["rep"] == ORIGINAL}
     rows = []
@@ -170,14 +237,20 @@ def scale_table(docs: Iterable[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SCALE_COLUMNS).sort_values(["model", "layer"]).reset_index(drop=True)
 
 
+def _docs(doc: dict, key: str) -> list[dict]:
+    """The per-node file's documents (a node's file lists them under `key`; a bare document is its own list)."""
+    return list(doc[key]) if key in doc else [doc]
+
+
 def build_tables(stability_paths, sparse_paths, **bootstrap) -> dict[str, pd.DataFrame]:
-    import json
+    """The controls section's tables from its jobs' files (one per node: `stability_node_doc`, and
+    {"reps": [sparse_probe_doc, ...]})."""
+    from audiosae.jsonio import read_json
 
-    def read_json(p):
-        return json.loads(Path(p).read_text())
-
-    sparse_docs = [read_json(p) for p in sparse_paths]
-    return {"stability": stability_table(read_json(p) for p in stability_paths),
+    stab_docs = [g for p in stability_paths for g in _docs(read_json(p), "groups")]
+    sparse_docs = [r for p in sparse_paths for r in _docs(read_json(p), "reps")]
+    return {"stability": stability_table(stab_docs),
+            "seed_spread": seed_spread_table(stab_docs),
             "sparse_probing": sparse_table(sparse_docs, **bootstrap),
             "activation_scale": scale_table(sparse_docs)}
 
@@ -320,7 +393,5 @@ def claim_sparse_probing(df: pd.DataFrame, k: int = CLAIM_K, majority: float = M
 
 
 def controls_claims(tables: dict[str, pd.DataFrame]) -> list:
-    """The controls section's claim (k-sparse probing), judged against the random-weights twin."""
-    from audiosae.controls.claims import with_twin
-
-    return with_twin(lambda t: claim_sparse_probing(t["sparse_probing"]), tables)
+    """The controls section's claim (k-sparse probing); `answer_claims` judges it against the twin."""
+    return claim_sparse_probing(tables["sparse_probing"])

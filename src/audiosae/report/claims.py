@@ -332,15 +332,17 @@ def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
 
 
 def answer_claims(tables: dict[str, pd.DataFrame], sections=None) -> list[Claim]:
-    """Every registered section's claims, in registry order (the core's four first).
+    """Every registered section's claims, in registry order (the core's four first), each judged against the
+    random-weights twin's rows when the tables have them (`audiosae.controls.claims.with_twin`).
 
     A section whose tables are not all in `tables` is skipped: the study did not run it.
     """
+    from audiosae.controls.claims import with_twin
     from audiosae.report.registry import SECTIONS
 
     out: list[Claim] = []
     for section in SECTIONS if sections is None else sections:
         func = section.claim_function()
         if func is not None and all(t in tables for t in section.tables):
-            out.extend(func(tables))
+            out.extend(with_twin(func, tables))  # judged against the random-weights twin where the study has one
     return out

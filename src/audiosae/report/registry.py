@@ -160,8 +160,33 @@ FRAMES = Section(
     requires=("frame",),
 )
 
+CONTROLS = Section(
+    name="controls",
+    title="Controls: random-weights twins, SAE seeds, k-sparse probing",
+    tables={
+        "stability": "Seed stability per (model, layer, level, sparsity, pair of seeds): decoder directions of live "
+                     "latents matched one to one (Hungarian on cosine); mean matched cosine and share matched at "
+                     "cosine ≥ threshold, beside the same for two random direction sets of that shape. near_baseline: "
+                     "the dictionary is not determined by the data.",
+        "seed_spread": "Per (model, layer, level, sparsity, metric): test FVU, probe accuracy per target and the "
+                       "interpretable share over the SAE seeds (values, mean, standard deviation, range).",
+        "sparse_probing": "k-sparse probing per (model, layer, rep, target, k): per class against the rest, a "
+                          "logistic probe on the k units with the largest difference of class means (train), mean "
+                          "balanced accuracy over classes on the test clips with its 95 % interval; delta: SAE minus "
+                          "the layer's own dimensions at the same k, paired interval. twin: the random-weights twin.",
+        "activation_scale": "Each analysed layer's scale (mean over units of the standard deviation over train "
+                            "items), trained model against its random-weights twin.",
+    },
+    figures={"stability": "Controls", "sparse_probing": "Controls"},
+    figure_requires={"stability": ("seeds",), "sparse_probing": ("sparse_probe",)},
+    claims="audiosae.controls.report:controls_claims",
+    claim_columns={"sparse_probing": ("model", "twin", "layer", "rep", "target", "k", "balanced_accuracy", "lo",
+                                      "hi", "delta", "delta_lo", "delta_hi")},
+    requires=("controls",),
+)
+
 # Registry order is report order. A new stage appends its Section here.
-SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES)
+SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES, CONTROLS)
 
 
 def flags(config: Mapping) -> set[str]:
@@ -170,8 +195,19 @@ def flags(config: Mapping) -> set[str]:
     ``synthetic``: the corpus has true generative factors.
     ``clip``: the study trains clip-level SAEs (``sae.levels`` contains clip; the paper's).
     ``frame``: the study trains frame-level SAEs (``sae.levels`` contains frame).
+    ``twin``, ``seeds``, ``sparse_probe``: the study runs that control (``controls.random_twin``,
+    ``controls.seeds``, ``controls.sparse_probing``); ``controls``: any of them.
     """
     out = set()
+    controls = config.get("controls", {})
+    if controls.get("random_twin"):
+        out.add("twin")
+    if len(set(controls.get("seeds") or []) | {config.get("sae", {}).get("seed")}) > 1:
+        out.add("seeds")
+    if controls.get("sparse_probing"):
+        out.add("sparse_probe")
+    if out & {"twin", "seeds", "sparse_probe"}:
+        out.add("controls")
     if config["data"]["corpus"] == "synthetic":
         out.add("synthetic")
     levels = config.get("sae", {}).get("levels", ["clip"])
