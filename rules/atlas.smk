@@ -41,6 +41,7 @@ rule atlas:
         attributes=layout.ATTRIBUTES,
         clips=layout.ATLAS_CLIPS,
         frames=get_atlas_frames,  # frame SAEs: frame store and weights, for activation traces
+        stability=get_atlas_stability,  # SAEs with other seeds (controls.seeds): does each latent recur?
     output:
         directory(layout.ATLAS),
     params:

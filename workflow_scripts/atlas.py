@@ -6,7 +6,8 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from audiosae.atlas.build import build_atlas  # noqa: E402
+from audiosae.atlas.build import build_atlas, recurrence_of  # noqa: E402
+from audiosae.jsonio import read_json  # noqa: E402
 
 
 def log(msg):
@@ -15,6 +16,8 @@ def log(msg):
 
 p = snakemake.params
 w = snakemake.wildcards
+stability = list(getattr(snakemake.input, "stability", []))
+recurrence, threshold = recurrence_of(read_json(stability[0]), w.rep) if stability else (None, 0.7)
 with threadpool_limits(limits=snakemake.threads):
     build_atlas(snakemake.input.store, p.array, snakemake.input.manifest, snakemake.input.attributes,
                 snakemake.input.clips, snakemake.output[0], model=w.model, layer=int(w.layer), rep=w.rep,
@@ -22,4 +25,5 @@ with threadpool_limits(limits=snakemake.threads):
                 top_clips=p.atlas["top_clips"], median_clips=p.atlas["median_clips"],
                 bins=p.atlas["histogram_bins"], ridge_folds=p.atlas["ridge_folds"], log=log,
                 rank_array=p.rank_array or None,
-                frames=tuple(snakemake.input.frames) if len(snakemake.input.frames) == 2 else None)
+                frames=tuple(snakemake.input.frames) if len(snakemake.input.frames) == 2 else None,
+                recurrence=recurrence, recurrence_threshold=threshold)

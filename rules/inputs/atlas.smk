@@ -21,6 +21,13 @@ def get_atlas_frames(wildcards):
             f"{layout.sae_dir(wildcards.model, wildcards.layer, rep)}/sae.safetensors"]
 
 
+def get_atlas_stability(wildcards):
+    """The node's stability file when this rep is the default seed of a seed group (its cards show recurrence)."""
+    rep = Rep.parse(wildcards.rep)
+    seeded = {(r.level, r.sparsity) for r in seed_reps_of(wildcards.model, int(wildcards.layer))}
+    return [layout.stability_path(wildcards.model, wildcards.layer)] if (rep.level, rep.sparsity) in seeded else []
+
+
 def get_atlas_rank_array(wildcards):
     """Frame SAEs rank an atlas's clips by their highest frame activation in the crop (codes_max)."""
     if Rep.parse(wildcards.rep).kind != "fsae":

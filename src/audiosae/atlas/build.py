@@ -110,7 +110,8 @@ def ground_truth(stats, codes_sorted: np.ndarray, factors: pd.DataFrame, groups_
 def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, model: str, layer: int, rep: str,
                 auroc_threshold: float = 0.9, rho_threshold: float = 0.7, top_clips: int = 8, median_clips: int = 4,
                 bins: int = 20, ridge_folds: int = 5, traces=None, log=None, rank_array: str | None = None,
-                frames: tuple | None = None) -> dict:
+                frames: tuple | None = None, recurrence: dict | None = None,
+                recurrence_threshold: float = 0.7) -> dict:
     """Write out_dir/{units.csv, summary.json, index.html} atomically; return the summary.
 
     `traces`: optional callable (unit, clip ids) -> {clip id: activation over the clip's frames}
@@ -119,6 +120,8 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     Frame-level SAEs: `rank_array` (their ``codes_max``) ranks the top and median clips
     by the highest frame activation in the crop; `frames` = (frame store, SAE weights)
     gives the traces of every live unit's top clips (audiosae.frames.traces), encoded once.
+    `recurrence` ({unit: [(other seed, best latent, cosine), ...]}, see `recurrence_of`): each card says whether its
+    latent recurs in the SAEs of the other seeds (cosine ≥ `recurrence_threshold`).
     """
     from audiosae.atlas.clips import read_clip_index
     from audiosae.atlas.page import page_data, render_page
@@ -186,8 +189,25 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
                 if ids:
                     shown.update({(u, c): t for c, t in traces(u, ids).items()})
         data = page_data(stats, clip_media, model=model, layer=layer, rep=rep, summary=summary,
-                         thresholds={"auroc": auroc_threshold, "rho": rho_threshold}, traces=shown)
+                         thresholds={"auroc": auroc_threshold, "rho": rho_threshold,
+                                     "recurrence": recurrence_threshold}, traces=shown, recurrence=recurrence)
         (tmp / "index.html").write_text(render_page(data), encoding="utf-8")
     summary["wall_time_s"] = time.perf_counter() - t0
     say(f"wrote {out_dir} in {summary['wall_time_s']:.2f} s")
     return summary
+
+
+def recurrence_of(stability_doc: dict, rep: str) -> tuple[dict | None, float]:
+    """({unit: [(other seed, best latent, cosine), ...]}, threshold) of representation `rep` from its node's stability
+    file (audiosae.controls.report.stability_node_doc); (None, 0.7) when `rep` has no seed group there."""
+    from audiosae.layout import Rep
+
+    r = Rep.parse(rep)
+    for g in stability_doc.get("groups", []):
+        if g["level"] == r.level and str(g["sparsity"]) == str(r.sparsity):
+            out: dict[int, list] = {}
+            for seed, rec in sorted(g["recurrence"].items(), key=lambda kv: int(kv[0])):
+                for u, best, cos in zip(rec["latent"], rec["best"], rec["cosine"]):
+                    out.setdefault(int(u), []).append((int(seed), int(best), float(cos)))
+            return out, float(g["threshold"])
+    return None, 0.7

@@ -53,9 +53,10 @@ def _rep_title(rep: str) -> str:
 
 
 def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model: str, layer: int, rep: str,
-              summary: dict, thresholds: dict, traces: dict | None = None) -> dict:
+              summary: dict, thresholds: dict, traces: dict | None = None, recurrence: dict | None = None) -> dict:
     """The JSON blob of a page. `clip_media`: clip id -> (audio, image) paths relative to the page;
-    `traces`: optional {(unit, clip id): sequence over time} drawn over the spectrogram."""
+    `traces`: optional {(unit, clip id): sequence over time} drawn over the spectrogram;
+    `recurrence`: optional {unit: [(other seed, its best-matching latent or -1, cosine), ...]} (SAE seeds)."""
     t = stats.table
     col = {c: t[c].to_numpy() for c in t.columns}  # plain arrays: a row lookup per unit in pandas is slow
     live = ~(col["dead"] | col["constant"])
@@ -93,6 +94,8 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
                  "auc": [[c, str(col[f"{c}_class"][i]), _num(col[f"{c}_auroc"][i]), _num(col[f"{c}_margin"][i])]
                          for c in stats.label_columns],
                  "hist": stats.hist[u].tolist(), "hlo": _num(stats.hist_low[u]), "hhi": _num(stats.hist_high[u])}
+        if recurrence is not None:
+            entry["rec"] = [[int(seed), int(best), _num(cos)] for seed, best, cos in recurrence.get(u, [])]
         for key, prefix, n in sets:
             entry[key] = [[str(col[f"{prefix}{r}"][i]), _num(col[f"{prefix}{r}_rho"][i])]
                           for r in range(1, n + 1) if col[f"{prefix}{r}"][i]]
@@ -202,6 +205,14 @@ function clip(item) {
     `<audio controls preload="none" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
     `<div class="muted">${labels}</div></div>`;
 }
+function recur(rec) {
+  if (!rec) return "";
+  const t = D.thresholds.recurrence;
+  const words = rec.length ? rec.map(r => r[1] < 0 ? `seed ${r[0]}: no live latent` :
+    `seed ${r[0]}: latent ${r[1]}, cosine ${f(r[2])} <span class="${r[2] >= t ? "clear" : "unclear"}">${r[2] >= t ? "recurs" : "does not recur"}</span>`).join("<br>")
+    : "no other seed has live latents to match";
+  return `<tr><th>other seeds</th><td colspan="3">${words}</td></tr>`;
+}
 function card(u) {
   const auc = u.auc.map(a => `<tr><th>${esc(a[0])}</th><td>${esc(a[1])}</td><td>AUROC ${f(a[2])}</td><td>margin ${f(a[3])}</td></tr>`).join("");
   const rho = (name, pairs) => pairs && pairs.length ? `<tr><th>${name}</th><td colspan="3">` +
@@ -209,7 +220,7 @@ function card(u) {
   return `<div class="card" data-unit="${u.u}"><h2><span class="uid">unit ${u.u}</span>` +
     `<span class="${u.clear ? "clear" : "unclear"}">${esc(u.label)}</span></h2><div class="row">` +
     `<table class="nums"><tr><th>firing</th><td>${pct(u.fr)}</td><td>mean firing ${f(u.mf, 3)}</td><td>max ${f(u.max, 3)}</td></tr>` +
-    `<tr><th>clarity</th><td>${f(u.clarity)}</td><td></td><td></td></tr>${auc}${rho("eGeMAPS", u.attrs)}${rho("factors", u.factors)}</table>` +
+    `<tr><th>clarity</th><td>${f(u.clarity)}</td><td></td><td></td></tr>${auc}${rho("eGeMAPS", u.attrs)}${rho("factors", u.factors)}${recur(u.rec)}</table>` +
     histogram(u) + `</div><div class="section">top clips</div><div class="clips">${u.top.map(clip).join("")}</div>` +
     (u.med.length ? `<div class="section">median clips</div><div class="clips">${u.med.map(clip).join("")}</div>` : "") + `</div>`;
 }
