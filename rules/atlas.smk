@@ -126,6 +126,8 @@ rule atlas_report:
         png=section_figure_outputs("atlas"),
         pdf=section_figures("atlas", "pdf"),
         captions=section_captions("atlas"),
+    params:
+        section="atlas",
     log:
         "results/logs/atlas_report.log",
     benchmark:
@@ -136,4 +138,4 @@ rule atlas_report:
         mem_mb=2000,
         runtime=10,
     script:
-        "../workflow_scripts/atlas_report.py"
+        "../workflow_scripts/report_section.py"

@@ -77,6 +77,7 @@ if "controls" in REPORT_SECTIONS:
             pdf=section_figures("controls", "pdf"),
             captions=section_captions("controls"),
         params:
+            section="controls",
             bootstrap=config["probe"]["bootstrap"],
             ci=config["probe"]["ci"],
             bootstrap_seed=config["probe"]["bootstrap_seed"],
@@ -90,4 +91,4 @@ if "controls" in REPORT_SECTIONS:
             mem_mb=2000,
             runtime=10,
         script:
-            "../workflow_scripts/controls_report.py"
+            "../workflow_scripts/report_section.py"

@@ -150,6 +150,7 @@ if "frames" in REPORT_SECTIONS:
             core=section_tables("core", "csv"),
             atlas=section_tables("atlas", "csv") if "atlas" in REPORT_SECTIONS else [],
         params:
+            section="frames",
             target=PRIMARY_TARGET,  # the levels table's probe accuracy
         output:
             csv=section_table_outputs("frames"),
@@ -167,4 +168,4 @@ if "frames" in REPORT_SECTIONS:
             mem_mb=2000,
             runtime=10,
         script:
-            "../workflow_scripts/frame_report.py"
+            "../workflow_scripts/report_section.py"

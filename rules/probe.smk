@@ -23,6 +23,7 @@ rule probe:
         epochs=config["probe"]["epochs"],
         patience=config["probe"]["patience"],
         seeds=config["probe"]["seeds"],
+        standardize=probe_standardize(),
         bootstrap=config["probe"]["bootstrap"],
         ci=config["probe"]["ci"],
         bootstrap_seed=config["probe"]["bootstrap_seed"],

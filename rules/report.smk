@@ -27,6 +27,7 @@ rule aggregate:
         csv=section_table_outputs("core"),
         md=section_tables("core", "md"),
     params:
+        section="core",
         bootstrap=config["probe"]["bootstrap"],  # the paired intervals of SAE-minus-original accuracy
         ci=config["probe"]["ci"],
         bootstrap_seed=config["probe"]["bootstrap_seed"],
@@ -40,7 +41,7 @@ rule aggregate:
         mem_mb=2000,
         runtime=10,
     script:
-        "../workflow_scripts/aggregate.py"
+        "../workflow_scripts/report_section.py"
 
 
 rule figures:
@@ -52,7 +53,7 @@ rule figures:
         pdf=section_figures("core", "pdf"),
         captions=section_captions("core"),
     params:
-        synthetic=SYNTHETIC,
+        section="core",
     log:
         "results/logs/figures.log",
     benchmark:
@@ -63,7 +64,7 @@ rule figures:
         mem_mb=3000,
         runtime=15,
     script:
-        "../workflow_scripts/figures.py"
+        "../workflow_scripts/report_section.py"
 
 
 rule report:

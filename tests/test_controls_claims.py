@@ -62,3 +62,15 @@ def test_with_an_effect_interval_supported_needs_the_trained_interval_above_the_
     assert judge(_claim("supported", [0.3, 0.2, 0.4]),
                  _claim("not supported", [0.1, 0.0, 0.25])).verdict == "inconclusive"
     assert judge(_claim("mixed", [0.3, 0.2, 0.4]), _claim("supported", [0.1, 0.0, 0.1])).verdict == "mixed"
+
+
+def test_the_report_shows_the_trained_and_the_twin_answer_side_by_side():
+    from audiosae.report.html import _claim_block
+
+    (claim,) = with_twin(_claims, _dis(twin_sae_completeness=0.7))
+    block = _claim_block(claim, {}, {}, {})
+    trained, twin = block.split("Random-weights twin", 1)
+    assert 'v-supported">supported' in trained and "Trained models" in trained
+    assert 'v-supported">supported' in twin  # the twin's own verdict, beside the trained one
+    assert 'v-also-on-random-weights">also on random weights' in block  # the verdict that follows from the pair
+    assert claim.numbers["twin_sentence"] in block

@@ -63,7 +63,9 @@ def test_sparse_probing_tables_figure_and_claim_against_the_twin(tmp_path):
     assert sp[sp["twin"]]["model"].eq("m_random").all()
     scale = tables["activation_scale"]
     assert scale.loc[0, "model"] == "m" and scale.loc[0, "scale_twin"] == pytest.approx(1.0, abs=0.1)
-    (claim,) = answer_claims(tables, sections=[CONTROLS])  # the section's claim, judged against the twin
+    claims = {c.key: c for c in answer_claims(tables, sections=[CONTROLS])}  # judged against the twin
+    assert claims["stability"].verdict == "untestable"  # no seeds in these tables
+    claim = claims["sparse-probing"]
     assert claim.numbers["trained_verdict"] == "supported" and claim.numbers["twin_verdict"] != "supported"
     # The twin's noise-only difference has a wide interval (about [-0.20, +0.04]) whose upper end passes the
     # trained lower end (about +0.04): trained holds, the twin does not, but not beyond the interval.
@@ -106,3 +108,20 @@ def test_stability_doc_matches_seeds_and_gives_each_latent_its_recurrence(tmp_pa
     assert table.loc[0, "mean_cos"] > table.loc[0, "baseline_mean_cos"]
     captions = make_figures(build_tables([path], []), tmp_path / "fig", ["stability"])
     assert "Hungarian" in captions["stability"]
+
+
+def test_stability_claim_says_when_the_dictionary_is_not_determined_by_the_data():
+    from audiosae.controls.report import STABILITY_COLUMNS, claim_stability
+
+    def table(cosines):
+        return pd.DataFrame([{c: None for c in STABILITY_COLUMNS} | {
+            "model": "m", "layer": i, "mean_cos": cos, "baseline_mean_cos": 0.19, "share_matched": 0.5 * (cos > 0.5),
+            "baseline_share_matched": 0.0, "threshold": 0.7, "near_baseline": cos - 0.19 < 0.05}
+            for i, cos in enumerate(cosines)])
+
+    (near,) = claim_stability(table([0.21, 0.22, 0.20, 0.23]))
+    assert near.verdict == "not supported" and "not determined by the data" in near.sentence
+    (far,) = claim_stability(table([0.9, 0.85, 0.95, 0.88]))
+    assert far.verdict == "supported" and "not determined" not in far.sentence
+    (none,) = claim_stability(pd.DataFrame(columns=STABILITY_COLUMNS))
+    assert none.verdict == "untestable"

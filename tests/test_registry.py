@@ -78,3 +78,44 @@ def test_a_folder_page_links_its_index(tmp_path):
     (folder / "index.html").write_text("<html></html>")
     assert page_links(report, {"Latent atlas": [folder]}) == {
         "Latent atlas": [("atlas/crepe/layer4/original", "atlas/crepe/layer4/original/index.html")]}
+
+
+@pytest.mark.parametrize("section", registry.SECTIONS, ids=lambda s: s.name)
+def test_every_section_builds_and_draws_through_the_one_contract(section):
+    import inspect
+
+    build, draw = section.build_function(), section.draw_function()
+    assert list(inspect.signature(build).parameters)[:2] == ["inputs", "params"]
+    assert list(inspect.signature(draw).parameters)[:5] == ["tables", "inputs", "params", "out_dir", "names"]
+
+
+def test_run_section_writes_the_registered_tables_figures_and_captions(monkeypatch, tmp_path):
+    import json
+
+    mod = types.ModuleType("fake_section")
+    seen = {}
+
+    def build(inputs, params):
+        seen["build"] = (inputs, params)
+        return {"units": pd.DataFrame({"u": [1, 2, 3]})}
+
+    def draw(tables, inputs, params, out_dir, names):
+        for n in names:
+            (Path(out_dir) / f"{n}.png").write_bytes(b"png")
+        return {n: f"{len(tables['units'])} units" for n in names}
+
+    mod.build, mod.draw = build, draw
+    monkeypatch.setitem(sys.modules, "fake_section", mod)
+    sec = Section(name="stage", title="Stage", tables={"units": ""}, figures={"plot": "Other"},
+                  build="fake_section:build", draw="fake_section:draw")
+    out = {"csv": [str(tmp_path / "tables/units.csv")], "png": [str(tmp_path / "figures/plot.png")]}
+    (tmp_path / "figures").mkdir()
+    registry.run_section("stage", {"files": ["a.json"]}, {"seed": 1}, out, registry=(sec,))
+    assert seen["build"] == ({"files": ["a.json"]}, {"seed": 1})
+    assert pd.read_csv(tmp_path / "tables/units.csv")["u"].tolist() == [1, 2, 3]
+    assert (tmp_path / "tables/units.md").exists()
+    assert json.loads((tmp_path / "figures/captions/stage.json").read_text()) == {"plot": "3 units"}
+    # a build that returns other tables than the registry declares is refused, naming both
+    mod.build = lambda inputs, params: {"unit": pd.DataFrame()}
+    with pytest.raises(RuntimeError, match=r"build returned tables \['unit'\], the registry declares \['units'\]"):
+        registry.run_section("stage", {}, {}, out, registry=(sec,))

@@ -124,6 +124,18 @@ def ablation_table(paths: Iterable[Path | str]) -> pd.DataFrame:
     return _order(pd.DataFrame(rows, columns=ABLATION_COLUMNS), ())
 
 
+def build(inputs: dict[str, list[str]], params: dict) -> dict[str, pd.DataFrame]:
+    """The atlas section's tables (the report sections' contract, audiosae.report.registry)."""
+    return build_tables(inputs["atlas"], inputs.get("ablation", []))
+
+
+def draw(tables: dict, inputs: dict, params: dict, out_dir, names) -> dict[str, str]:
+    """The atlas section's figures (the report sections' contract); returns {name: caption}."""
+    from audiosae.atlas.figures import make_figures
+
+    return make_figures(tables, out_dir, names)
+
+
 def build_tables(atlas_dirs, ablation_paths) -> dict[str, pd.DataFrame]:
     atlas_dirs = list(atlas_dirs)
     mcc, gt = truth_tables(atlas_dirs)

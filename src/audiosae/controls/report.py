@@ -242,6 +242,17 @@ def _docs(doc: dict, key: str) -> list[dict]:
     return list(doc[key]) if key in doc else [doc]
 
 
+def build(inputs: dict[str, list[str]], params: dict) -> dict[str, pd.DataFrame]:
+    """The controls section's tables (the report sections' contract, audiosae.report.registry)."""
+    return build_tables(inputs.get("stability", []), inputs.get("sparse", []), resamples=params["bootstrap"],
+                        ci=params["ci"], seed=params["bootstrap_seed"])
+
+
+def draw(tables: dict, inputs: dict, params: dict, out_dir, names) -> dict[str, str]:
+    """The controls section's figures (the report sections' contract); returns {name: caption}."""
+    return make_figures(tables, out_dir, names)
+
+
 def build_tables(stability_paths, sparse_paths, **bootstrap) -> dict[str, pd.DataFrame]:
     """The controls section's tables from its jobs' files (one per node: `stability_node_doc`, and
     {"reps": [sparse_probe_doc, ...]})."""
@@ -392,6 +403,39 @@ def claim_sparse_probing(df: pd.DataFrame, k: int = CLAIM_K, majority: float = M
     return [Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)]
 
 
+def claim_stability(df: pd.DataFrame, majority: float = MAJORITY):
+    """"The SAE dictionaries are determined by the data": seed pairs whose matched cosine clears random directions."""
+    from audiosae.report.claims import MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim
+
+    paper = ("(Not the paper's; Paulo & Belrose 2025.) An SAE trained again with another seed finds the same "
+             "latents, so an atlas card describes a feature of the model rather than of one training run.")
+    rule = (f"per (model, layer, level, sparsity, pair of seeds), the mean matched cosine of live latents' decoder "
+            f"directions against two random direction sets of the same shape: determined when it exceeds the random "
+            f"baseline by at least {NEAR_BASELINE}; supported when at least {100 * majority:.0f} % of pairs are, not "
+            f"supported when at most {100 * (1 - majority):.0f} % are, mixed otherwise. The effect is the mean "
+            f"share of latents matched at cosine ≥ the threshold.")
+    base = dict(number=8, title="SAE dictionaries are determined by the data", paper=paper, rule=rule,
+                table="stability", figure="stability", key="stability")
+    if df is None or df.empty:
+        return [Claim(sentence="No SAE node was trained with more than one seed (controls.seeds).",
+                      verdict=UNTESTABLE, **base)]
+    n = len(df)
+    determined = int((~df["near_baseline"].astype(bool)).sum())
+    share, base_share = float(df["share_matched"].mean()), float(df["baseline_share_matched"].mean())
+    sentence = (f"{determined} of {n} seed pairs have a mean matched cosine above random directions by at least "
+                f"{NEAR_BASELINE} (mean {df['mean_cos'].mean():.2f} against {df['baseline_mean_cos'].mean():.2f} for "
+                f"random directions); on average {100 * share:.0f} % of live latents recur at cosine ≥ "
+                f"{df['threshold'].iloc[0]:g} (random: {100 * base_share:.0f} %)."
+                + (" Where the cosine sits near its baseline, the dictionary is not determined by the data: another "
+                   "run would give other latents." if determined < n else ""))
+    frac = determined / n
+    verdict = SUPPORTED if frac >= majority else NOT_SUPPORTED if frac <= 1 - majority else MIXED
+    return [Claim(sentence=sentence, verdict=verdict, numbers={"pairs": n, "determined": determined,
+                                                               "share_matched": share,
+                                                               "baseline_share_matched": base_share}, **base)]
+
+
 def controls_claims(tables: dict[str, pd.DataFrame]) -> list:
-    """The controls section's claim (k-sparse probing); `answer_claims` judges it against the twin."""
-    return claim_sparse_probing(tables["sparse_probing"])
+    """The controls section's claims (k-sparse probing, seed stability); `answer_claims` judges them against the
+    twin."""
+    return claim_sparse_probing(tables["sparse_probing"]) + claim_stability(tables.get("stability"))

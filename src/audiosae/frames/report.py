@@ -26,10 +26,9 @@ import pandas as pd
 from audiosae.frames.acoustics import F0_LLD, TRUE_F0
 from audiosae.layout import frame_acoustics_path, rep_of
 from audiosae.report.aggregate import (ORIGINAL, ReportInputError, check_place, sort_rows, read_json,
-                                       rep_sparsity, with_level, write_table)
+                                       rep_sparsity, with_level)
 from audiosae.report.claims import MAJORITY, MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim
 
-TABLES = ("levels", "frame_mcc", "frame_acoustics")
 FIGURES = ("levels_comparison", "frame_acoustics_best_rho")
 
 
@@ -122,32 +121,37 @@ def levels_table(tables: dict[str, pd.DataFrame], mcc: pd.DataFrame, atlas: pd.D
     return out.reset_index(drop=True)
 
 
+def build(inputs: dict[str, list[str]], params: dict) -> dict[str, pd.DataFrame]:
+    """The frames section's tables (the report sections' contract, audiosae.report.registry): the frame acoustics
+    files, and the core tables (and the atlas's interpretable table, when the study has one) they are set beside."""
+    from audiosae.report.aggregate import read_tables
+
+    core = inputs["core"]
+    core_tables = read_tables(Path(core[0]).parent, [Path(p).stem for p in core])
+    interpretable = [p for p in inputs.get("atlas", []) if Path(p).stem == "interpretable"]
+    atlas = read_tables(Path(interpretable[0]).parent, ["interpretable"])["interpretable"] if interpretable else None
+    return build_tables(inputs["acoustics"], core_tables, atlas, params.get("target"))
+
+
 def build_tables(acoustics_paths, core_tables: dict[str, pd.DataFrame],
                  atlas: pd.DataFrame | None = None, target: str | None = None) -> dict[str, pd.DataFrame]:
     acoustics, mcc = acoustics_tables(acoustics_paths)
     return {"levels": levels_table(core_tables, mcc, atlas, target), "frame_mcc": mcc, "frame_acoustics": acoustics}
 
 
-def write_tables(acoustics_paths, core_tables, out_dir, atlas: pd.DataFrame | None = None,
-                 target: str | None = None) -> dict[str, pd.DataFrame]:
-    tables = build_tables(acoustics_paths, core_tables, atlas, target)
-    for name, df in tables.items():
-        write_table(out_dir, name, df)
-    return tables
-
-
 # ---------------------------------------------------------------- figures
 
 
-def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[str, str]:
-    """Draw the section's figures (PNG + PDF) and write captions/frames.json; returns {name: caption}."""
+def draw(tables: dict[str, pd.DataFrame], inputs: dict, params: dict, out_dir: Path | str, names=FIGURES
+         ) -> dict[str, str]:
+    """The frames section's figures (the report sections' contract): both figures (PNG + PDF); returns
+    {name: caption}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from audiosae.report._io import write_captions
     from audiosae.report.figures import LEVEL_STYLE, save_figure, apply_theme, heatmap, rep_label
 
     apply_theme()
@@ -213,7 +217,6 @@ def make_figures(tables: dict[str, pd.DataFrame], out_dir: Path | str) -> dict[s
         "Best |Spearman ρ| over the test frames between any one unit and each eGeMAPS low-level descriptor (10 ms, "
         "voiced-only ones over voiced frames)" + (" and the true f0" if TRUE_F0 in targets else "")
         + ": the layer's own dimensions (original) against each frame SAE's latents.")
-    write_captions(out_dir, "frames", captions)
     return captions
 
 

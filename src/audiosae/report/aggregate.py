@@ -553,6 +553,13 @@ def build_tables(metric_paths, probe_paths, disentangle_paths, bootstrap: int = 
     return {name: with_level(df) for name, df in tables.items()}
 
 
+def build(inputs: dict[str, list[str]], params: dict) -> dict[str, pd.DataFrame]:
+    """The core section's tables (the report sections' contract, audiosae.report.registry): from every SAE's
+    metrics.json, probe JSON and disentangle JSON."""
+    return build_tables(inputs["metrics"], inputs["probes"], inputs["disentangle"], bootstrap=params["bootstrap"],
+                        ci=params["ci"], seed=params["bootstrap_seed"])
+
+
 def write_tables(metric_paths, probe_paths, disentangle_paths, out_dir: Path | str, **bootstrap) -> dict[str, pd.DataFrame]:
     """Build every table and write ``<out_dir>/<name>.csv`` and ``.md``; returns the tables.
 

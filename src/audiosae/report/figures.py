@@ -402,6 +402,24 @@ def fig_factor_importance(tables: dict, npz_paths: list[Path]) -> tuple[plt.Figu
 # ---------------------------------------------------------------- all together
 
 
+def draw(tables: dict[str, pd.DataFrame], inputs: dict[str, list[str]], params: dict, out_dir: Path | str,
+         names) -> dict[str, str]:
+    """The core section's figures (the report sections' contract, audiosae.report.registry): draw the named
+    figures into out_dir (PNG + PDF); returns {name: caption}. `inputs["importance"]`: the disentangle .npz
+    files (the true-factor figure)."""
+    apply_theme()
+    out_dir = Path(out_dir)
+    makers = {"probe_accuracy_vs_sparsity": fig_probe, "fvu_vs_sparsity": fig_fvu, "r2_vs_sparsity": fig_r2,
+              "completeness_vs_sparsity": fig_completeness, "category_counts": fig_categories,
+              "confusion_best_node": fig_confusion, "completeness_vs_effective_codes": fig_effective,
+              "factor_importance": lambda t: fig_factor_importance(t, [Path(p) for p in inputs["importance"]])}
+    captions = {}
+    for name in names:
+        fig, captions[name] = makers[name](tables)
+        save_figure(fig, out_dir, name)
+    return captions
+
+
 def make_figures(tables: dict[str, pd.DataFrame], npz_paths: Iterable[Path | str], out_dir: Path | str,
                  synthetic: bool | None = None) -> dict[str, str]:
     """Draw every figure into `out_dir` (PNG + PDF) and write captions/core.json; returns {name: caption}.

@@ -39,7 +39,9 @@ h1{font-size:1.7em;margin:.2em 0}h2{border-bottom:2px solid #d0d7de;padding-bott
 h3{margin-top:1.6em}nav ol{columns:2}.muted{color:#57606a;font-size:.9em}
 .verdict{display:inline-block;padding:2px 10px;border-radius:12px;font-size:.8em;font-weight:600;color:#fff;vertical-align:middle;margin-left:8px}
 .v-supported{background:#1a7f37}.v-mixed{background:#bf8700}.v-not-supported{background:#cf222e}.v-untestable{background:#6e7781}
-.v-inconclusive{background:#8250df}
+.v-inconclusive{background:#8250df}.v-also-on-random-weights{background:#0969da}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}.pair>div{border:1px solid #eaeef2;border-radius:6px;padding:6px 12px}
+.pair h4{margin:.2em 0 .4em;font-size:.95em}
 blockquote{margin:.6em 0;padding:.4em 1em;border-left:4px solid #d0d7de;color:#57606a}
 .claim{border:1px solid #d0d7de;border-radius:8px;padding:4px 18px 14px;margin:18px 0}
 .answer{font-size:1.05em}figure{margin:14px 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
@@ -178,6 +180,19 @@ def _verdict(v: str) -> str:
     return f'<span class="verdict v-{v.replace(" ", "-")}">{_e(v)}</span>'
 
 
+def _answer(claim: Claim) -> str:
+    """The claim's answer; judged against a random-weights twin, the trained and the twin's answers side by side,
+    then the verdict that follows from the pair."""
+    n = claim.numbers or {}
+    if "twin_verdict" not in n:
+        return f'<p class="answer">{_e(claim.sentence)}</p>'
+    against = claim.sentence.split("Against the twin:", 1)[-1].strip()
+    return ('<div class="pair">'
+            f'<div><h4>Trained models {_verdict(n["trained_verdict"])}</h4>{_e(n.get("trained_sentence", ""))}</div>'
+            f'<div><h4>Random-weights twin {_verdict(n["twin_verdict"])}</h4>{_e(n.get("twin_sentence", ""))}</div>'
+            f'</div><p class="answer">Against the twin: {_e(against)}</p>')
+
+
 def _claim_block(claim: Claim, tables, figures, captions, shown: set | None = None) -> str:
     """One claim: verdict, the paper's words, the answer, its figure (a link when an earlier claim showed it)
     and the rows of its table it is about. `shown` collects the figures already on the page."""
@@ -185,7 +200,7 @@ def _claim_block(claim: Claim, tables, figures, captions, shown: set | None = No
     parts = [f'<div class="claim" id="claim-{_e(claim.key)}"><h3>Claim {_e(claim.label)}: {_e(claim.title)}'
              f"{_verdict(claim.verdict)}</h3>",
              f"<blockquote>Paper: {_e(claim.paper)}</blockquote>",
-             f'<p class="answer">{_e(claim.sentence)}</p>',
+             _answer(claim),
              f'<p class="muted">Verdict rule: {_e(claim.rule)}</p>']
     if claim.figure in figures and claim.figure in shown:
         parts.append(f'<p class="muted">Figure: <a href="#fig-{_e(claim.figure)}">{_e(claim.figure)}</a> (above).</p>')

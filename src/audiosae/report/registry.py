@@ -39,6 +39,12 @@ class Section:
     """Table name -> one-line note shown above it in the report."""
     figures: Mapping[str, str] = field(default_factory=dict)
     """Figure name -> subcategory in ``snakemake --report`` (e.g. "Sparsity sweeps")."""
+    build: str | None = None
+    """``"module:function"`` building the section's tables: ``build(inputs, params) -> {table: DataFrame}`` with the
+    rule's named inputs (lists of paths) and params; it returns exactly the tables registered here."""
+    draw: str | None = None
+    """``"module:function"`` drawing its figures: ``draw(tables, inputs, params, figures_dir, names) -> {figure:
+    caption}``, writing ``<figures_dir>/<name>.png`` and ``.pdf`` for every name asked."""
     claims: str | None = None
     """``"module:function"``: called with the dict of every registered table (name -> DataFrame),
     returns a list of `audiosae.report.claims.Claim`. None: the stage answers no claim."""
@@ -62,10 +68,20 @@ class Section:
         return [f for f in self.figures if set(self.figure_requires.get(f, ())) <= flags]
 
     def claim_function(self) -> Callable | None:
-        if self.claims is None:
-            return None
-        module, _, func = self.claims.partition(":")
-        return getattr(importlib.import_module(module), func)
+        return _function(self.claims)
+
+    def build_function(self) -> Callable | None:
+        return _function(self.build)
+
+    def draw_function(self) -> Callable | None:
+        return _function(self.draw)
+
+
+def _function(spec: str | None) -> Callable | None:
+    if spec is None:
+        return None
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 CORE = Section(
@@ -94,6 +110,8 @@ CORE = Section(
         "factor_importance": "Attributes",
     },
     figure_requires={"factor_importance": ("synthetic",)},
+    build="audiosae.report.aggregate:build",
+    draw="audiosae.report.figures:draw",
     claims="audiosae.report.claims:core_claims",
     claim_columns={
         "probe": ("target", "model", "layer", "rep", "accuracy", "accuracy_lo", "accuracy_hi", "accuracy_std",
@@ -132,6 +150,8 @@ ATLAS = Section(
     },
     figure_requires={"ground_truth_vs_sparsity": ("synthetic",), "ground_truth_factors": ("synthetic",),
                      "ablation": ("clip",)},
+    build="audiosae.atlas.report:build",
+    draw="audiosae.atlas.report:draw",
     claims="audiosae.atlas.report:atlas_claims",
     claim_columns={"interpretable": ("model", "layer", "rep", "units", "live", "clear", "clear_by_auroc",
                                      "clear_by_rho", "share", "delta_share")},
@@ -154,6 +174,8 @@ FRAMES = Section(
                            "|Spearman ρ| over the test frames, and the unit matched to it one to one.",
     },
     figures={"levels_comparison": "Frame level", "frame_acoustics_best_rho": "Frame level"},
+    build="audiosae.frames.report:build",
+    draw="audiosae.frames.report:draw",
     claims="audiosae.frames.report:frames_claims",
     claim_columns={"frame_mcc": ("model", "layer", "rep", "level", "n_units", "mcc", "mcc_llds",
                                  "f0_lld_best_abs_rho", "true_f0_best_abs_rho")},
@@ -179,6 +201,8 @@ CONTROLS = Section(
     },
     figures={"stability": "Controls", "sparse_probing": "Controls"},
     figure_requires={"stability": ("seeds",), "sparse_probing": ("sparse_probe",)},
+    build="audiosae.controls.report:build",
+    draw="audiosae.controls.report:draw",
     claims="audiosae.controls.report:controls_claims",
     claim_columns={"sparse_probing": ("model", "twin", "layer", "rep", "target", "k", "balanced_accuracy", "lo",
                                       "hi", "delta", "delta_lo", "delta_hi")},
@@ -250,6 +274,47 @@ def claim_columns(name: str, registry: Iterable[Section] = SECTIONS) -> tuple[st
         if name in s.claim_columns:
             return tuple(s.claim_columns[name])
     return None
+
+
+def section(name: str, registry: Iterable[Section] = SECTIONS) -> Section:
+    for s in registry:
+        if s.name == name:
+            return s
+    raise KeyError(f"report registry: no section {name!r} (sections: {', '.join(s.name for s in registry)})")
+
+
+def run_section(name: str, inputs: dict[str, list[str]], params: dict, outputs: dict[str, list[str]],
+                registry: Iterable[Section] = SECTIONS) -> list[str]:
+    """Write one section's outputs, as its rule names them: ``csv`` (and ``md``) tables built by its `build`
+    (a rule without ``csv`` outputs reads its ``tables`` input instead), ``png`` (and ``pdf``) figures drawn by
+    its `draw`, and its captions file. Returns log lines."""
+    from pathlib import Path
+
+    from audiosae.report._io import write_captions
+    from audiosae.report.aggregate import read_tables, write_table
+
+    sec = section(name, registry)
+    log = []
+    csv = outputs.get("csv", [])
+    if csv:
+        tables = sec.build_function()(inputs, params)
+        if set(tables) != set(sec.tables):
+            raise RuntimeError(f"report section {name!r}: build returned tables {sorted(tables)}, the registry "
+                               f"declares {sorted(sec.tables)}")
+        for path in csv:
+            stem = Path(path).stem
+            write_table(Path(path).parent, stem, tables[stem])
+            log.append(f"{path}: {len(tables[stem])} rows")
+    else:
+        paths = inputs["tables"]
+        tables = read_tables(Path(paths[0]).parent, [Path(p).stem for p in paths])
+    png = outputs.get("png", [])
+    if png:
+        figures_dir = Path(png[0]).parent
+        captions = sec.draw_function()(tables, inputs, params, figures_dir, [Path(p).stem for p in png])
+        write_captions(figures_dir, name, captions)
+        log += [f"{k}: {v}" for k, v in captions.items()]
+    return log
 
 
 def check_unique(registry: Iterable[Section] = SECTIONS) -> None:
