@@ -116,3 +116,18 @@ def test_settings_from_a_config():
     assert frame.dim == clip.dim and frame.seed == clip.seed
     with pytest.raises(TypeError, match="unknown"):
         SAESettings(unknown=1)
+
+
+def test_settings_that_shape_the_sae_are_saeconfigs_fields_with_its_defaults():
+    """An SAE option is a settings field, a schema entry and (when it shapes the model) an SAEConfig field: the
+    three agree, so none drifts from the others."""
+    from audiosae.sae.model import SAEConfig
+
+    model = {f.name: f.default for f in fields(SAEConfig)}
+    for name in SAESettings.MODEL_FIELDS:
+        if name == "dim":  # the settings give a width rule ("x4" or a count); SAEConfig holds the resolved count
+            assert "n_latents" in model
+            continue
+        assert name in model, f"SAESettings.{name} is not an SAEConfig field"
+        assert SAESettings.__dataclass_fields__[name].default == model[name], name
+    assert SAESettings().model_kwargs().keys() == set(SAESettings.MODEL_FIELDS)

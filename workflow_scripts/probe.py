@@ -29,7 +29,7 @@ for target, split in p.targets.items():
         + f" items, dim {data.x['train'].shape[1]}")
     with threadpool_limits(limits=snakemake.threads):  # one BLAS thread: the matrices are small
         doc, weights = run_probe(data, seeds=p.seeds, lr=p.lr, batch_size=p.batch_size, epochs=p.epochs,
-                                 patience=p.patience, standardize=getattr(p, "standardize", False), bootstrap=p.bootstrap, ci=p.ci,
+                                 patience=p.patience, standardize=p.standardize, bootstrap=p.bootstrap, ci=p.ci,
                                  bootstrap_seed=p.bootstrap_seed, model=snakemake.wildcards.model,
                                  layer=int(snakemake.wildcards.layer), rep=snakemake.wildcards.rep, log=log)
     lo, hi = doc["accuracy_ci"]
