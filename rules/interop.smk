@@ -36,14 +36,17 @@ rule external_latents:
         "../workflow_scripts/external_latents.py"
 
 
+# An SAE's export folder: every level (the {kind} wildcard is the rep kind, sae or fsae) and, with
+# export_sae_seed, every extra seed (controls.seeds).
 rule export_sae:
     input:
         unpack(get_export_inputs),
     output:
-        directory("results/{kind}/{model}/layer{layer}/sparsity{sparsity}/export"),
+        directory(layout.SAE_EXPORT),
     wildcard_constraints:
         kind="f?sae",
     params:
+        rep=lambda w: str(get_export_rep(w)),
         model_spec=lambda w: MODELS[w.model],
         corpus=config["data"]["corpus"],
         pooling=config["sae"]["frame"]["pooling"],
@@ -59,3 +62,12 @@ rule export_sae:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/export_sae.py"
+
+
+use rule export_sae as export_sae_seed with:
+    output:
+        directory(layout.SEED_SAE_EXPORT),
+    log:
+        "results/logs/export_sae/{kind}/{model}/layer{layer}/sparsity{sparsity}-seed{seed}.log",
+    benchmark:
+        "results/benchmarks/rules/export_sae/{kind}/{model}/layer{layer}/sparsity{sparsity}-seed{seed}.tsv"
