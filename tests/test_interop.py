@@ -329,6 +329,19 @@ def test_frame_level_external_sae_pools_like_our_frame_saes(tmp_path):
                                    zstore.read_array(ours.latents, array), rtol=1e-5, atol=1e-5)
     assert zstore.read_index(tmp_path / "ext/latents.zarr").equals(zstore.read_index(ours.latents))
     assert metrics["level"] == "frame" and metrics["splits"]["test"]["l0"] == sae.cfg.k
+    # its test frames' codes, in the layout of ours, which the frame acoustics read
+    from audiosae.frames.acoustics import FrameSource
+    from audiosae.frames.train import read_frame_codes
+
+    theirs, attrs = read_frame_codes(tmp_path / "ext/frame_codes.zarr")
+    mine, _ = read_frame_codes(ours.frame_codes)
+    assert theirs.shape == mine.shape and attrs["rep"] == "ext-sp" and attrs["complete"]
+    assert_same_codes(torch.from_numpy(theirs), torch.from_numpy(mine))
+    for array in ("clip_id", "first_row", "n_frames", "time_s"):
+        np.testing.assert_array_equal(zstore.open_store(tmp_path / "ext/frame_codes.zarr")[array][:],
+                                      zstore.open_store(ours.frame_codes)[array][:])
+    source = FrameSource("fsae", tmp_path / "ext/frame_codes.zarr")
+    assert source.n_units == sae.cfg.n_latents and len(source.clips) == len(FrameSource("fsae", ours.frame_codes).clips)
     # and its export: SAELens encodes the frames as our frame SAE does
     export = export_sae(ours.weights.parent, model="crepe", layer=6, level="frame", pooling="mean")
     assert "hidden_states.6" == json.loads((export / "cfg.json").read_text())["metadata"]["hook_name"]

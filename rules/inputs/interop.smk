@@ -4,6 +4,15 @@ def get_external(wildcards):
     return external_of(config, f"ext-{wildcards.name}")
 
 
+def external_names_pattern(level):
+    """The `name` wildcard of one level's imported SAEs: exactly their sae.external names (never matching with
+    none)."""
+    import re
+
+    names = [e["name"] for e in config["sae"]["external"] if e["level"] == level]
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
 def get_external_store(wildcards):
     """What the imported SAE encodes: the embeddings store (clip level) or the frame store (frame level)."""
     if get_external(wildcards)["level"] == "frame":
