@@ -62,9 +62,10 @@ rule atlas:
         "../workflow_scripts/atlas.py"
 
 
-# Does zeroing a class's top latents remove that class? Per node, every clip-level SAE: decode the test clips'
-# codes with and without the ablation and classify with the original layer's probe of the study's primary
-# target (audiosae.config.primary_target; audiosae.atlas.ablation).
+# Does zeroing a class's top latents remove that class? Per node, every clip-level SAE, ours and imported
+# (sae.external, decoded by its format's reader): decode the test clips' codes with and without the ablation and
+# classify with the original layer's probe of the study's primary target (audiosae.config.primary_target;
+# audiosae.atlas.ablation).
 rule ablation:
     input:
         saes=get_ablation_saes,
@@ -75,6 +76,7 @@ rule ablation:
         layout.ABLATION,
     params:
         sae_dirs=get_ablation_sae_dirs,  # {rep: folder}: each SAE named, not paired with a rep by position
+        external=get_ablation_external,  # {rep: {format, path}}: imported SAEs, decoded by interop.readers
         target=PRIMARY_TARGET,
         m=config["atlas"]["ablation_m"],
         draws=config["atlas"]["ablation_draws"],

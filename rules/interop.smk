@@ -8,6 +8,8 @@
 include: "inputs/interop.smk"
 
 
+# An imported clip-level SAE; its frame-level twin rule below also writes the test frames' codes. The name
+# wildcard is constrained to each level's sae.external names, so each ext folder has one rule.
 rule external_latents:
     input:
         store=get_external_store,
@@ -16,7 +18,7 @@ rule external_latents:
         latents=directory(f"{layout.EXT_DIR}/latents.zarr"),
         metrics=f"{layout.EXT_DIR}/metrics.json",
     wildcard_constraints:
-        name=r"[A-Za-z0-9][A-Za-z0-9_]*",
+        name=external_names_pattern("clip"),
     params:
         format=lambda w: get_external(w)["format"],
         level=lambda w: get_external(w)["level"],
@@ -36,14 +38,26 @@ rule external_latents:
         "../workflow_scripts/external_latents.py"
 
 
+use rule external_latents as external_frame_latents with:
+    output:
+        latents=directory(f"{layout.EXT_DIR}/latents.zarr"),
+        frame_codes=directory(f"{layout.EXT_DIR}/frame_codes.zarr"),
+        metrics=f"{layout.EXT_DIR}/metrics.json",
+    wildcard_constraints:
+        name=external_names_pattern("frame"),
+
+
+# An SAE's export folder: every level (the {kind} wildcard is the rep kind, sae or fsae) and, with
+# export_sae_seed, every extra seed (controls.seeds).
 rule export_sae:
     input:
         unpack(get_export_inputs),
     output:
-        directory("results/{kind}/{model}/layer{layer}/sparsity{sparsity}/export"),
+        directory(layout.SAE_EXPORT),
     wildcard_constraints:
         kind="f?sae",
     params:
+        rep=lambda w: str(get_export_rep(w)),
         model_spec=lambda w: MODELS[w.model],
         corpus=config["data"]["corpus"],
         pooling=config["sae"]["frame"]["pooling"],
@@ -59,3 +73,12 @@ rule export_sae:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/export_sae.py"
+
+
+use rule export_sae as export_sae_seed with:
+    output:
+        directory(layout.SEED_SAE_EXPORT),
+    log:
+        "results/logs/export_sae/{kind}/{model}/layer{layer}/sparsity{sparsity}-seed{seed}.log",
+    benchmark:
+        "results/benchmarks/rules/export_sae/{kind}/{model}/layer{layer}/sparsity{sparsity}-seed{seed}.tsv"

@@ -375,6 +375,28 @@ def test_ablation_job_on_a_saved_sae_and_its_table_and_figure(tmp_path, one_torc
     fig, caption = fig_ablation({"ablation": table})
     assert "zeroing" in caption and len(fig.axes) == 1
 
+    # the same SAE imported in SAELens's layout (sae.external): its folder holds its codes and no sae.safetensors;
+    # the ablation decodes it with the interop reader and finds the same drops
+    from safetensors.torch import save_file
+
+    lens = tmp_path / "lens"
+    lens.mkdir()
+    save_file({"W_enc": sae.encoder.weight.detach().T.contiguous(), "b_enc": sae.encoder.bias.detach().clone(),
+               "W_dec": sae.decoder.weight.detach().T.contiguous(), "b_dec": torch.zeros(4)},
+              str(lens / "sae_weights.safetensors"))
+    (lens / "cfg.json").write_text(json.dumps({"architecture": "topk", "d_in": 4, "d_sae": 8, "k": 3,
+                                               "apply_b_dec_to_input": True, "normalize_activations": "none"}))
+    ext_dir = tmp_path / "results/ext/m/layer0/lens"
+    write_store(ext_dir / "latents.zarr", {"codes": codes}, pd.DataFrame({"clip_id": ids, "split": split, "crop": 0}))
+    both = run_ablation({"sae0.5": sae_dir, "ext-lens": ext_dir}, npz, manifest, label="technique", model="m",
+                        layer=0, m=1, draws=20, seed=0, external={"ext-lens": {"format": "saelens", "path": lens}})
+    theirs = {r["class"]: r for r in both["reps"]["ext-lens"]["classes"]}
+    for c in classes:
+        for key in ("latents", "recall", "drop_class", "drop_others"):
+            assert theirs[c][key] == pytest.approx(rows[c][key]), (c, key)
+    with pytest.raises(FileNotFoundError):  # without `external` it would look for our weights beside the codes
+        run_ablation({"ext-lens": ext_dir}, npz, manifest, label="technique", model="m", layer=0, m=1, draws=2)
+
 
 def test_claim_five_verdict_follows_the_interpretable_table():
     from audiosae.atlas.report import claim_interpretable

@@ -13,7 +13,8 @@ import torch
 
 from audiosae import store as zstore
 from audiosae.config import ConfigError, validate
-from audiosae.interop.export import export_sae
+from audiosae.interop.export import ExportError, export_sae
+from audiosae.jsonio import write_json
 from audiosae.interop.latents import write_external
 from audiosae.interop.readers import InteropError, read_external
 from audiosae.sae.model import SAEConfig, SparseAutoencoder
@@ -25,13 +26,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 D = 12
 
 
-def toy_store(path: Path, n: int = 700, seed: int = 0) -> Path:
+def toy_store(path: Path, n: int = 700, seed: int = 0, attrs: dict | None = None) -> Path:
     """Vectors far from zero with unequal scales (so normalisation and pre-bias matter), mixed splits."""
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((n, D)) * rng.uniform(0.2, 5.0, D) + rng.uniform(-3, 3, D)).astype(np.float32)
     split = rng.choice(["train", "valid", "test"], size=n, p=[0.7, 0.15, 0.15])
     index = pd.DataFrame({"clip_id": [f"c{i:04d}" for i in range(n)], "split": split, "crop": np.zeros(n, int)})
-    zstore.write_store(path, {"layer3": x}, index, {"model_id": "toy"})
+    zstore.write_store(path, {"layer3": x}, index, attrs or {"model_id": "toy"})
     return path
 
 
@@ -83,6 +84,51 @@ def test_saelens_loads_other_archs(store, tmp_path, arch):
     x = torch.from_numpy(zstore.read_array(store, "layer3"))
     with torch.no_grad():
         assert_same_codes(loaded.encode(x), torch.from_numpy(zstore.read_array(folder / "latents.zarr", "codes")))
+
+
+def stability_doc(level: str = "clip", sparsity: str = "0.8") -> dict:
+    """A node's stability document as rule stability writes it: seeds 42, 43, 44 of one SAE, and another group."""
+    def pair(a, b, cos):
+        return {"seed_a": a, "seed_b": b, "n_a": 30, "n_b": 31, "matched": 30, "mean_cos": cos,
+                "share_matched": cos / 2, "baseline_mean_cos": 0.123, "baseline_share_matched": 0.0, "threshold": 0.7}
+
+    group = {"level": level, "sparsity": sparsity, "seeds": [42, 43, 44], "default_seed": 42, "threshold": 0.7,
+             "pairs": [pair(42, 43, 0.811), pair(42, 44, 0.822), pair(43, 44, 0.833)],
+             "per_seed": [{"seed": s, "test_fvu": 0.3, "live": 30, "clear": 7 + s - 42, "share": 0.25} for s in (42, 43, 44)]}
+    other = {**group, "level": "frame", "pairs": [pair(42, 43, 0.555)]}
+    return {"model": "toy", "layer": 3, "groups": [other, group]}
+
+
+def test_model_card_gives_the_stores_revision_and_the_seed_stability_where_measured(tmp_path):
+    revision = "resemblyzer 0.1.4, pretrained.pt sha256:" + "ab" * 32
+    store = toy_store(tmp_path / "toy.zarr", attrs={"model_id": "resemblyzer/VoiceEncoder", "revision": revision})
+    folder = trained(store, tmp_path / "sae")  # seed 42, sparsity 0.8
+    write_json(tmp_path / "stability.json", stability_doc())
+    export = export_sae(folder, model="toy", layer=3, model_spec={"source": "resemblyzer"}, store=store,
+                        stability=tmp_path / "stability.json")
+    card = (export / "README.md").read_text()
+    assert f"| revision | `{revision}` |" in card and "packaged" not in card
+    assert json.loads((export / "cfg.json").read_text())["metadata"]["model_revision"] == revision
+    rows = [ln for ln in card.splitlines() if ln.startswith("| 4")]  # one row per other seed of seed 42
+    assert [r.split(" | ")[0] for r in rows] == ["| 43", "| 44"]
+    assert "0.811 | 0.123 | 0.4055 | 0 |" in rows[0] and "0.822" in rows[1]
+    assert "0.833" not in card and "0.555" not in card  # a pair without this seed; another level's group
+    assert "not measured" not in card and "cosine >= 0.7" in card
+    # an extra seed (no atlas page): its card reads its pairs and its interpretable share from the same file
+    seed43 = tmp_path / "sae-seed43"
+    train_sae(store, model="toy", layer=3, sparsity=0.8, outputs=SAEPaths.in_dir(seed43), dim=40, epochs=3,
+              device="cpu", progress=False, seed=43)
+    card = (export_sae(seed43, model="toy", layer=3, rep="sae0.8-seed43", store=store,
+                       stability=tmp_path / "stability.json") / "README.md").read_text()
+    assert "seed | 43" in card and "| 42 | 31 / 30 | 0.811 |" in card and "| 44 |" in card
+    assert "8 of 30 live units have a clear label" in card and "by rule stability" in card
+    # nothing measured for this SAE's sparsity: the card says so
+    write_json(tmp_path / "other.json", stability_doc(sparsity="0.9"))
+    card = (export_sae(folder, model="toy", layer=3, store=store, stability=tmp_path / "other.json")
+            / "README.md").read_text()
+    assert "Seed stability: not measured" in card
+    with pytest.raises(ExportError, match="nowhere.zarr: not found"):
+        export_sae(folder, model="toy", layer=3, store=tmp_path / "nowhere.zarr")
 
 
 # ---------------------------------------------------------------- round trips through each library's layout
@@ -283,6 +329,19 @@ def test_frame_level_external_sae_pools_like_our_frame_saes(tmp_path):
                                    zstore.read_array(ours.latents, array), rtol=1e-5, atol=1e-5)
     assert zstore.read_index(tmp_path / "ext/latents.zarr").equals(zstore.read_index(ours.latents))
     assert metrics["level"] == "frame" and metrics["splits"]["test"]["l0"] == sae.cfg.k
+    # its test frames' codes, in the layout of ours, which the frame acoustics read
+    from audiosae.frames.acoustics import FrameSource
+    from audiosae.frames.train import read_frame_codes
+
+    theirs, attrs = read_frame_codes(tmp_path / "ext/frame_codes.zarr")
+    mine, _ = read_frame_codes(ours.frame_codes)
+    assert theirs.shape == mine.shape and attrs["rep"] == "ext-sp" and attrs["complete"]
+    assert_same_codes(torch.from_numpy(theirs), torch.from_numpy(mine))
+    for array in ("clip_id", "first_row", "n_frames", "time_s"):
+        np.testing.assert_array_equal(zstore.open_store(tmp_path / "ext/frame_codes.zarr")[array][:],
+                                      zstore.open_store(ours.frame_codes)[array][:])
+    source = FrameSource("fsae", tmp_path / "ext/frame_codes.zarr")
+    assert source.n_units == sae.cfg.n_latents and len(source.clips) == len(FrameSource("fsae", ours.frame_codes).clips)
     # and its export: SAELens encodes the frames as our frame SAE does
     export = export_sae(ours.weights.parent, model="crepe", layer=6, level="frame", pooling="mean")
     assert "hidden_states.6" == json.loads((export / "cfg.json").read_text())["metadata"]["hook_name"]

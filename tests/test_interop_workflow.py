@@ -1,6 +1,8 @@
-"""The tiny study with SAEs trained elsewhere (one per format): each reaches every per-representation table of
-the report as rep ext-<name>, and every SAE trained here gets an export/ folder that SAELens loads. A bad
-external file stops the run with one line before any job."""
+"""The tiny study with SAEs trained elsewhere (one per format at the clip level, one at the frame level): each
+reaches every per-representation table of the report as rep ext-<name> (the clip-level ones the ablation table,
+the frame-level one the frame tables), and every SAE trained here, every level and seed, gets an export/ folder
+that SAELens loads, its card naming the model's weights and the seed stability. A bad external file stops the
+run with one line before any job."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from audiosae import layout
 from audiosae import store as zstore
 from audiosae.config import validate
 from audiosae.interop.external import node_width
@@ -20,16 +23,20 @@ import test_interop as layouts
 
 pytestmark = pytest.mark.workflow
 
-# Tables with one row per representation the external reps must reach. ablation.csv is not one of them: the
-# ablation test decodes with the node's own clip SAEs (audiosae.atlas.ablation reads sae.safetensors).
+# Tables with one row per representation the external reps must reach.
 REP_TABLES = ("probe", "confusion", "reconstruction", "disentanglement", "attributes", "categories", "factors",
               "interpretable", "mcc", "ground_truth")
+CLIP_TABLES = ("ablation",)  # clip-level SAEs only: the ablation decodes codes of one vector per clip
+FRAME_TABLES = ("frame_mcc", "frame_acoustics")  # frame-level ones: their test frames' codes over time
 
 
 def study(tmp_path, externals: list[dict]) -> dict:
+    """crepe layer 4 at both levels, SAEs of a second seed (so a stability file), the imported SAEs."""
     cfg = tiny_config()
     cfg["models"] = {"crepe": {**cfg["models"]["crepe"], "layers": [4]}}
-    cfg["sae"] = {**cfg["sae"], "sparsities": [0.9], "external": externals}
+    cfg["sae"] = {**cfg["sae"], "sparsities": [0.9], "external": externals, "levels": ["clip", "frame"],
+                  "frame": {"batch_size": 256, "epochs": 3}}
+    cfg["controls"] = {"seeds": [42, 43], "seed_sparsities": [0.9]}
     return cfg
 
 
@@ -50,15 +57,24 @@ def write_externals(tmp_path) -> list[dict]:
 
 def test_external_saes_reach_every_table_and_exports_load_in_saelens(tmp_path):
     externals = write_externals(tmp_path / "ext")
+    externals.append({**externals[-1], "name": "frame_sp", "level": "frame"})  # the sparsify SAE on every frame
     workdir = tmp_path / "run"
     run_snakemake(workdir, config=study(tmp_path, externals))
-    reps = {f"ext-{e['name']}" for e in externals}
-    for table in REP_TABLES:
+    clip = {f"ext-{e['name']}" for e in externals if e.get("level", "clip") == "clip"}
+    frame = {"ext-frame_sp"}
+    reps = clip | frame
+    for table, wanted in [(t, reps) for t in REP_TABLES] + [(t, clip) for t in CLIP_TABLES] + \
+            [(t, frame) for t in FRAME_TABLES]:
         df = pd.read_csv(workdir / f"results/tables/{table}.csv")
-        assert reps <= set(df["rep"]), (table, sorted(set(df["rep"])))
-        assert set(df.loc[df["rep"].isin(reps), "level"]) == {"external"}
+        assert wanted <= set(df["rep"]), (table, sorted(set(df["rep"])))
+        assert not (reps - wanted) & set(df["rep"]), (table, sorted(set(df["rep"])))
+        assert set(df.loc[df["rep"].isin(wanted), "level"]) == {"external"}
     rec = pd.read_csv(workdir / "results/tables/reconstruction.csv").set_index("rep")
     assert (rec.loc[sorted(reps), "test_l0"] == 6).all()  # every format's top-k kept its k
+    ablation = pd.read_csv(workdir / "results/tables/ablation.csv")
+    assert ablation.loc[ablation["rep"].isin(clip), "recall"].notna().all()
+    acoustics = pd.read_csv(workdir / "results/tables/frame_mcc.csv").set_index("rep")
+    assert 0 < acoustics.loc["ext-frame_sp", "mcc"] <= 1 and acoustics.loc["ext-frame_sp", "n_units"] == 64
     page = (workdir / "results/report.html").read_text()
     assert all(r in page for r in reps)
     claims = json.loads((workdir / "results/claims.json").read_text())
@@ -74,6 +90,25 @@ def test_external_saes_reach_every_table_and_exports_load_in_saelens(tmp_path):
         layouts.assert_same_codes(loaded.encode(x), codes)
     card = (folder / "export/README.md").read_text()
     assert "| technique |" in card and "Interpretable share" in card
+    # the card names the weights the embedding store records, and this SAE's stability against seed 43
+    attrs = zstore.read_attrs(workdir / "results/embeddings/crepe.zarr")
+    assert "sha256:" in attrs["revision"] and f"| revision | `{attrs['revision']}` |" in card
+    stability = json.loads((workdir / "results/controls/stability/crepe/layer4.json").read_text())
+    [pair] = [g for g in stability["groups"] if g["level"] == "clip"][0]["pairs"]
+    assert f"| 43 | {pair['n_a']} / {pair['n_b']} | {pair['mean_cos']:.4g} |" in card
+
+    # every seed and level is exported (twins are not, tests/test_controls_workflow.py); SAELens loads the
+    # seed's export and encodes its stored codes
+    for level, kind in (("clip", "sae"), ("frame", "fsae")):
+        for rep in (f"{kind}0.9", f"{kind}0.9-seed43"):
+            card = (workdir / layout.export_dir("crepe", 4, rep) / "README.md").read_text()
+            assert "| 4" in card and "not measured" not in card and attrs["revision"] in card, (rep, card)
+    seed = workdir / layout.sae_dir("crepe", 4, "sae0.9-seed43")
+    assert "seed | 43" in (seed / "export/README.md").read_text()
+    loaded = sae_lens.SAE.load_from_disk(str(seed / "export"))
+    with torch.no_grad():
+        layouts.assert_same_codes(loaded.encode(x), torch.from_numpy(zstore.read_array(seed / "latents.zarr",
+                                                                                        "codes")))
 
 
 @pytest.mark.parametrize("fmt", sorted(layouts.WRITERS))

@@ -80,6 +80,17 @@ def test_paths_of_one_identity():
         layout.sae_dir("crepe", 4, "original")
     with pytest.raises(RepError, match="no frame-level vectors"):
         layout.frame_rep_store("crepe", 4, "sae0.9")
+    # an imported SAE has frame-level vectors only at the frame level, beside its latents
+    assert layout.frame_rep_store("crepe", 4, "ext-a", ext_level="frame") == "results/ext/crepe/layer4/a/frame_codes.zarr"
+    with pytest.raises(RepError, match="only a frame-level one"):
+        layout.frame_rep_store("crepe", 4, "ext-a", ext_level="clip")
+    # export folders: one template per kind wildcard, filled to the SAE's own folder
+    assert layout.export_dir("crepe", 4, "fsae0.9-seed43") == "results/fsae/crepe/layer4/sparsity0.9-seed43/export"
+    assert layout.SEED_SAE_EXPORT.format(kind="fsae", model="crepe", layer=4, sparsity="0.9", seed=43) == \
+        layout.export_dir("crepe", 4, "fsae0.9-seed43")
+    assert layout.SAE_EXPORT.format(kind="sae", model="crepe", layer=4, sparsity="0.9") == \
+        layout.export_dir("crepe", 4, "sae0.9")
+    assert layout.SAE_DIR["frame"] == "results/fsae/{model}/layer{layer}/sparsity{sparsity}"
 
 
 # ---------------------------------------------------------------- SAE settings

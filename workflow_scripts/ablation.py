@@ -14,7 +14,8 @@ from audiosae.jsonio import read_json, write_json  # noqa: E402
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 probe = read_json(snakemake.input.probe_json)
-doc = run_ablation({rep: Path(d) for rep, d in p.sae_dirs.items()}, snakemake.input.probe_npz, snakemake.input.manifest, label=p.target,
+doc = run_ablation({rep: Path(d) for rep, d in p.sae_dirs.items()}, snakemake.input.probe_npz,
+                   snakemake.input.manifest, label=p.target, external=dict(p.external),
                    test_clip_ids=probe.get("test_clip_ids"), model=snakemake.wildcards.model,
                    layer=int(snakemake.wildcards.layer), m=p.m, draws=p.draws, seed=p.seed,
                    log=lambda msg: print(msg, file=sys.stderr))

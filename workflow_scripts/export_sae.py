@@ -6,12 +6,13 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from audiosae.interop.export import export_sae  # noqa: E402
+from audiosae.layout import Rep  # noqa: E402
 
-w = snakemake.wildcards
-atlas = getattr(snakemake.input, "atlas", None)
-out = export_sae(Path(snakemake.input.metrics).parent, snakemake.output[0], model=w.model, layer=int(w.layer),
-                 model_spec=dict(snakemake.params.model_spec), level="frame" if w.kind == "fsae" else "clip",
-                 pooling=snakemake.params.pooling, corpus=snakemake.params.corpus, rep=f"{w.kind}{w.sparsity}",
-                 probe_paths=list(snakemake.input.probes),
-                 atlas_summary=str(Path(atlas) / "summary.json") if atlas else None)
+w, p, i = snakemake.wildcards, snakemake.params, snakemake.input
+rep = Rep.parse(p.rep)
+atlas = getattr(i, "atlas", None)
+out = export_sae(Path(i.metrics).parent, snakemake.output[0], model=w.model, layer=int(w.layer),
+                 model_spec=dict(p.model_spec), level=rep.level, pooling=p.pooling, corpus=p.corpus, rep=str(rep),
+                 probe_paths=list(i.probes), atlas_summary=str(Path(atlas) / "summary.json") if atlas else None,
+                 store=i.store, stability=getattr(i, "stability", None))
 print(f"export_sae: wrote {out}", file=sys.stderr)

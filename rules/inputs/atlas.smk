@@ -46,15 +46,38 @@ def atlas_dirs(wildcards=None):
     return [layout.atlas_dir(m, l, r) for m, l, r in node_reps()]
 
 
+def ablation_reps(model, layer):
+    """What the ablation test decodes on one node: its clip-level SAEs and its clip-level imported SAEs (frame-level
+    ones' codes are pooled over frames, so their decoder is not a map of them)."""
+    return CLIP_REPS + [Rep.parse(r) for r in external_reps(config, model, layer, level="clip")]
+
+
 def ablation_results(wildcards=None):
-    """One ablation JSON per node with clip-level SAEs (none without them)."""
-    return [layout.ablation_path(m, l) for m, l in nodes()] if CLIP_LEVEL else []
+    """One ablation JSON per node with a clip-level SAE of its own or imported (none without them)."""
+    return [layout.ablation_path(m, l) for m, l in nodes() if ablation_reps(m, l)]
 
 
 def get_ablation_sae_dirs(wildcards):
-    """{rep: SAE folder} of the node's clip-level SAEs: the ablation reads each folder's weights and latents."""
-    return {str(r): layout.sae_dir(wildcards.model, wildcards.layer, r) for r in CLIP_REPS}
+    """{rep: folder} of the node's ablated SAEs: each folder's latents.zarr holds the codes (ours: beside its weights)."""
+    return {str(r): layout.ext_dir(wildcards.model, wildcards.layer, r) if r.kind == "ext"
+            else layout.sae_dir(wildcards.model, wildcards.layer, r)
+            for r in ablation_reps(wildcards.model, wildcards.layer)}
+
+
+def get_ablation_external(wildcards):
+    """{rep: {format, path}} of the node's imported SAEs among them: decoded by their format's reader."""
+    out = {}
+    for r in ablation_reps(wildcards.model, wildcards.layer):
+        if r.kind == "ext":
+            ext = external_of(config, str(r))
+            out[str(r)] = {"format": ext["format"], "path": str(ext["path"])}
+    return out
 
 
 def get_ablation_saes(wildcards):
-    return [f"{d}/{f}" for d in get_ablation_sae_dirs(wildcards).values() for f in ("sae.safetensors", "latents.zarr")]
+    """Each ablated SAE's codes and weights (an imported SAE's folder, as sae.external gives it)."""
+    external = get_ablation_external(wildcards)
+    out = []
+    for rep, d in get_ablation_sae_dirs(wildcards).items():
+        out += [f"{d}/latents.zarr", external[rep]["path"] if rep in external else f"{d}/sae.safetensors"]
+    return out

@@ -36,10 +36,19 @@ def get_frame_sae_mem_mb(wildcards):
 
 
 def get_frame_rep_input(wildcards):
-    """What frame_acoustics correlates: the frame store (original) or a frame SAE's test frame codes."""
-    return layout.frame_rep_store(wildcards.model, wildcards.layer, wildcards.rep)
+    """What frame_acoustics correlates: the frame store (original), a frame SAE's test frame codes, or those of a
+    frame-level imported SAE (sae.external; rule external_frame_latents)."""
+    rep = Rep.parse(wildcards.rep)
+    level = external_of(config, str(rep))["level"] if rep.kind == "ext" else None
+    return layout.frame_rep_store(wildcards.model, wildcards.layer, rep, ext_level=level)
+
+
+def frame_acoustics_reps(model, layer):
+    """The frame-level representations of a frame node: its own dimensions, each frame SAE, each frame-level
+    imported SAE."""
+    return [Rep()] + FRAME_REPS + [Rep.parse(r) for r in external_reps(config, model, layer, level="frame")]
 
 
 def frame_acoustics_results(wildcards=None):
-    """Acoustics over time of each frame node: the layer's own dimensions and each frame SAE."""
-    return [layout.frame_acoustics_path(m, l, r) for m, l in frame_nodes() for r in [Rep()] + FRAME_REPS]
+    """Acoustics over time of each frame node's frame-level representations."""
+    return [layout.frame_acoustics_path(m, l, r) for m, l in frame_nodes() for r in frame_acoustics_reps(m, l)]

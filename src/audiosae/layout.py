@@ -167,13 +167,18 @@ ATTRIBUTES = f"{RESULTS}/data/attributes.parquet"
 FRAME_LLDS = f"{RESULTS}/data/frame_llds.zarr"
 EMBEDDINGS = f"{RESULTS}/embeddings/{{model}}.zarr"
 FRAMES = f"{RESULTS}/frames/{{model}}.zarr"
-SAE_DIR = {"clip": f"{RESULTS}/sae/{{model}}/layer{{layer}}/sparsity{{sparsity}}",
-           "frame": f"{RESULTS}/fsae/{{model}}/layer{{layer}}/sparsity{{sparsity}}"}
+SAE_KIND_DIR = f"{RESULTS}/{{kind}}/{{model}}/layer{{layer}}/sparsity{{sparsity}}"
+"""Folder of one SAE with its rep kind (``sae`` | ``fsae``) as the ``{kind}`` wildcard; SAE_DIR fills it per level."""
+SAE_DIR = {KINDS[kind]: SAE_KIND_DIR.replace("{kind}", kind) for kind in ("sae", "fsae")}
 """Folder of one SAE (per level): sae.safetensors, config.json, metrics.json, latents.zarr (frame: frame_codes.zarr)."""
 SEED_SAE_DIR = {level: f"{path}-seed{{seed}}" for level, path in SAE_DIR.items()}
 """Folder of the same SAE trained with an extra seed (controls.seeds): rep sae<s>-seed<n> / fsae<s>-seed<n>."""
+SAE_EXPORT = f"{SAE_KIND_DIR}/export"
+"""An SAE's export folder (SAELens's cfg.json and sae_weights.safetensors, model card README.md), either level."""
+SEED_SAE_EXPORT = f"{SAE_KIND_DIR}-seed{{seed}}/export"
+"""The export folder of an extra-seed SAE (SEED_SAE_DIR's), either level."""
 EXT_DIR = f"{RESULTS}/ext/{{model}}/layer{{layer}}/{{name}}"
-"""Folder of an imported SAE's codes (sae.external): latents.zarr and metrics.json."""
+"""Folder of an imported SAE's codes (sae.external): latents.zarr and metrics.json (frame level: frame_codes.zarr)."""
 SAE_FILES = ("sae.safetensors", "config.json", "metrics.json", "latents.zarr")
 PROBE = f"{RESULTS}/probe/{{target}}/{{model}}/layer{{layer}}/{{rep}}"
 """Probe of one target on one rep; + .json (result) and .npz (weights)."""
@@ -212,6 +217,11 @@ def sae_dir(model: str, layer, rep) -> str:
     return SEED_SAE_DIR[rep.level].format(model=model, layer=int(layer), sparsity=rep.sparsity, seed=rep.seed)
 
 
+def export_dir(model: str, layer, rep) -> str:
+    """The export folder of the SAE behind `rep` (sae<s> or fsae<s>, with its seed)."""
+    return f"{sae_dir(model, layer, rep)}/export"
+
+
 def ext_dir(model: str, layer, rep) -> str:
     """Folder of the imported SAE behind `rep` (ext-<name>)."""
     rep = rep_of(rep)
@@ -235,13 +245,20 @@ def rep_array(layer, rep) -> str:
     return f"layer{int(layer)}" if rep_of(rep).is_original else "codes"
 
 
-def frame_rep_store(model: str, layer, rep) -> str:
-    """Frame-level vectors of `rep`: the frame store (original) or a frame SAE's test frame codes."""
+def frame_rep_store(model: str, layer, rep, ext_level: str | None = None) -> str:
+    """Frame-level vectors of `rep`: the frame store (original), a frame SAE's test frame codes, or those of an
+    imported frame-level SAE (`ext_level`: the ``level`` of its sae.external entry, which only the config knows)."""
     rep = rep_of(rep)
     if rep.is_original:
         return FRAMES.format(model=model)
+    if rep.kind == "ext":
+        if ext_level != "frame":
+            raise RepError(f"representation {rep} is an imported SAE of level {ext_level!r}; only a frame-level one "
+                           f"(sae.external level: frame) has frame-level vectors")
+        return f"{ext_dir(model, layer, rep)}/frame_codes.zarr"
     if rep.kind != "fsae":
-        raise RepError(f"representation {rep} has no frame-level vectors (only original and fsae<s> have)")
+        raise RepError(f"representation {rep} has no frame-level vectors (only original, fsae<s> and frame-level "
+                       f"ext-<name> have)")
     return f"{sae_dir(model, layer, rep)}/frame_codes.zarr"
 
 

@@ -65,6 +65,21 @@ def sae_decoder(sae_dir: Path | str) -> Callable[[np.ndarray], np.ndarray]:
     return decode
 
 
+def external_decoder(fmt: str, path: Path | str) -> Callable[[np.ndarray], np.ndarray]:
+    """decode(codes) -> reconstructions in the layer's space, with an SAE imported from another library
+    (sae.external: `fmt` saelens | sparsify | dictionary_learning, read by audiosae.interop.readers)."""
+    import torch
+
+    from audiosae.interop.readers import read_external
+
+    sae = read_external(fmt, path).eval()
+
+    def decode(codes: np.ndarray) -> np.ndarray:
+        return sae.decode(torch.as_tensor(np.asarray(codes, dtype=np.float32))).double().numpy()
+
+    return decode
+
+
 def _recall(pred: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     """Recall per class [classes] (NaN for a class absent from y)."""
     hits = np.bincount(y[pred == y], minlength=n_classes).astype(float)
@@ -178,8 +193,11 @@ def selection_aurocs(codes: np.ndarray, labels, classes: list[str]) -> np.ndarra
 
 def run_ablation(sae_dirs: dict[str, Path | str], probe_npz: Path | str, manifest, *, label: str,
                  test_clip_ids: list[str] | None = None, model: str = "", layer: int = -1, m: int = 8,
-                 draws: int = 10, seed: int = 42, log=None) -> dict:
-    """The ablation test of one node for every SAE rep in `sae_dirs` ({rep: SAE folder}).
+                 draws: int = 10, seed: int = 42, external: dict[str, dict] | None = None, log=None) -> dict:
+    """The ablation test of one node for every SAE rep in `sae_dirs` ({rep: folder holding its latents.zarr}).
+
+    Our SAEs decode with the sae.safetensors beside their latents; an imported SAE (a rep in `external`,
+    {rep: {"format", "path"}}) with its format's reader (`external_decoder`).
 
     Test clips: `test_clip_ids` (the probe's, when its JSON lists them) or the
     manifest's test split; selection clips: every other clip. One activation per
@@ -212,7 +230,9 @@ def run_ablation(sae_dirs: dict[str, Path | str], probe_npz: Path | str, manifes
             raise AtlasError(f"test labels {unknown[:3]} are not among the probe's classes {classes}; rerun the probe")
         auc = selection_aurocs(codes[~is_test], values[~is_test], classes)
         live = (codes > 0).any(axis=0)
-        table, summary = ablation_effects(sae_decoder(sae_dir), codes[is_test],
+        ext = (external or {}).get(rep)
+        decode = external_decoder(ext["format"], ext["path"]) if ext else sae_decoder(sae_dir)
+        table, summary = ablation_effects(decode, codes[is_test],
                                           np.array([lookup[v] for v in values[is_test]]), weight, bias, classes,
                                           auc, live, m=m, draws=draws, seed=seed + k)
         if log and summary.get("skipped"):

@@ -198,8 +198,8 @@ def analyse(units: np.ndarray, targets: np.ndarray, names: list[str]) -> dict:
 class FrameSource:
     """The test clips' frames of one representation, read only where they are sampled.
 
-    `kind` "original": a frame store's ``layer{layer}``; "fsae": a frame SAE's
-    ``frame_codes.zarr`` (sparse rows). `clips` lists (clip id, frame times, first row).
+    `kind` "original": a frame store's ``layer{layer}``; "fsae": the ``frame_codes.zarr``
+    (sparse rows) of a frame SAE, ours or a frame-level imported one (``FrameCodesWriter``). `clips` lists (clip id, frame times, first row).
     """
 
     def __init__(self, kind: str, path: Path | str, layer: int | None = None):

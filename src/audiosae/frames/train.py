@@ -191,6 +191,53 @@ class _Pooler:
         return done
 
 
+class FrameCodesWriter:
+    """Writes ``frame_codes.zarr``: the test clips' frame codes, sparse (CSR: ``indptr``, ``indices``,
+    ``values``), each frame's ``time_s``, and each test clip's ``clip_id``, ``first_row`` and ``n_frames``.
+
+    Feed it the codes of every block of the frame store, in frame order (`feed`); `close` writes the index and
+    `attrs`. Our frame SAEs (`train_frame_sae`) and imported frame-level SAEs (`audiosae.interop.latents`)
+    write their test frame codes through it, and `audiosae.frames.acoustics.FrameSource` reads them.
+    """
+
+    def __init__(self, path: Path | str, store: Path | str, clips):
+        self.group = zarr.open_group(str(path), mode="w")
+        self.codes = Appender(self.group, {"indices": (None, "int32"), "values": (None, "float32")}, 1 << 16)
+        self.rows = Appender(self.group, {"time_s": (None, "float64"), "row_nnz": (None, "int32")}, 1 << 16)
+        self.times = open_frames(store)["time_s"]
+        self.test = clips[clips["split"] == "test"]
+        self.first = self.test["first_frame"].to_numpy(dtype=np.int64)
+        self.end = self.first + self.test["n_frames"].to_numpy(dtype=np.int64)
+
+    def feed(self, start: int, stop: int, codes: torch.Tensor) -> None:
+        """The codes [stop - start, n_latents] of store frames [start, stop); keeps those of test clips."""
+        tmask = selected_mask(self.first, self.end, start, stop)
+        if not tmask.any():
+            return
+        tc = codes[torch.from_numpy(tmask).to(codes.device)].cpu()
+        nz = tc != 0
+        r, c = nz.nonzero(as_tuple=True)
+        self.codes.add({"indices": c.numpy().astype(np.int32), "values": tc[r, c].numpy().astype(np.float32)})
+        self.rows.add({"time_s": np.asarray(self.times[start:stop])[tmask],
+                       "row_nnz": nz.sum(1).numpy().astype(np.int32)})
+
+    def close(self, attrs: dict) -> None:
+        nnz = self.codes.close()
+        n_test = self.rows.close()
+        g, test = self.group, self.test
+        row_nnz = np.asarray(g["row_nnz"][:], dtype=np.int64)
+        g.create_array("indptr", data=np.concatenate([[0], np.cumsum(row_nnz)]).astype(np.int64))
+        offsets = np.concatenate([[0], np.cumsum(test["n_frames"].to_numpy(dtype=np.int64))])
+        g.create_array("clip_id", shape=(len(test),), dtype=str)
+        if len(test):
+            g["clip_id"][:] = test["clip_id"].astype(str).to_numpy(dtype=object)
+        g.create_array("first_row", data=offsets[:-1].astype(np.int64))
+        g.create_array("n_frames", data=test["n_frames"].to_numpy(dtype=np.int64))
+        g.attrs.update({**attrs, "n_frames": int(n_test), "nnz": int(nnz), "format": "CSR rows = test frames "
+                        "(clip by clip, in frame order); row r holds indices[indptr[r]:indptr[r+1]]",
+                        "complete": True})
+
+
 def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: float, outputs: FrameSAEPaths,
                     progress: bool = True, **settings) -> dict:
     """Train, select, evaluate and write one frame-level SAE on `layer{layer}` of a frame store.
@@ -256,13 +303,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
         other = "codes_max" if pooling == "mean" else "codes_mean"
         index = items[["clip_id", "split", "crop"]]
         pooler = _Pooler(items, clips, cfg.n_latents)
-        test = clips[clips["split"] == "test"]
-        test_first = test["first_frame"].to_numpy(dtype=np.int64)
-        test_end = test_first + test["n_frames"].to_numpy(dtype=np.int64)
-        fc_group = zarr.open_group(str(tmp / "frame_codes.zarr"), mode="w")
-        fc = Appender(fc_group, {"indices": (None, "int32"), "values": (None, "float32")}, 1 << 16)
-        fc_t = Appender(fc_group, {"time_s": (None, "float64"), "row_nnz": (None, "int32")}, 1 << 16)
-        times = open_frames(store)["time_s"]
+        frame_codes = FrameCodesWriter(tmp / "frame_codes.zarr", store, clips)
         pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         next_row = 0
         total = int(array.shape[0])
@@ -303,31 +344,11 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
                 for row, m, mx in pooler.feed(start, codes):
                     pending[row] = (m, mx)
                 flush()
-                tmask = selected_mask(test_first, test_end, start, stop)
-                if tmask.any():
-                    tc = codes[torch.from_numpy(tmask).to(device)].cpu()
-                    nz = tc != 0
-                    r, c = nz.nonzero(as_tuple=True)
-                    fc.add({"indices": c.numpy().astype(np.int32), "values": tc[r, c].numpy().astype(np.float32)})
-                    fc_t.add({"time_s": np.asarray(times[start:stop])[tmask],
-                              "row_nnz": nz.sum(1).numpy().astype(np.int32)})
+                frame_codes.feed(start, stop, codes)
             flush(force=True)
             if next_row != len(items) or pending:
                 raise RuntimeError(f"pooled {next_row} of {len(items)} items; the frame store's item ranges are broken")
-        nnz = fc.close()
-        n_test = fc_t.close()
-        row_nnz = np.asarray(fc_group["row_nnz"][:], dtype=np.int64)
-        fc_group.create_array("indptr", data=np.concatenate([[0], np.cumsum(row_nnz)]).astype(np.int64))
-        offsets = np.concatenate([[0], np.cumsum(test["n_frames"].to_numpy(dtype=np.int64))])
-        fc_group.create_array("clip_id", shape=(len(test),), dtype=str)
-        if len(test):
-            fc_group["clip_id"][:] = test["clip_id"].astype(str).to_numpy(dtype=object)
-        fc_group.create_array("first_row", data=offsets[:-1].astype(np.int64))
-        fc_group.create_array("n_frames", data=test["n_frames"].to_numpy(dtype=np.int64))
-        fc_group.attrs.update({"model": model, "layer": layer, "sparsity": sparsity, "n_latents": cfg.n_latents,
-                               "n_frames": int(n_test), "nnz": int(nnz), "format": "CSR rows = test frames "
-                               "(clip by clip, in frame order); row r holds indices[indptr[r]:indptr[r+1]]",
-                               "complete": True})
+        frame_codes.close({"model": model, "layer": layer, "sparsity": sparsity, "n_latents": cfg.n_latents})
 
         dead = stats["train"].dead_fraction()
         splits = {s: {**stats[s].result(), "dead_fraction": dead, "n_frames": int(stats[s].n)} for s in SPLITS}

@@ -5,8 +5,9 @@
 
 - ``cfg.json`` and ``sae_weights.safetensors``: what ``sae_lens.SAE.load_from_disk``
   reads (SAELens >= 6);
-- ``README.md``: a model card (model, layer, pooling, corpus, sparsity, k, seed,
-  training settings, metrics with their intervals, how to load it).
+- ``README.md``: a model card (model, its revision as the store the SAE was trained
+  on records it, layer, pooling, corpus, sparsity, k, seed, training settings,
+  metrics with their intervals, seed stability where measured, how to load it).
 
 SAELens semantics followed (sae_lens 6.18.0, github jbloomAus/SAELens commit
 91ca16c, and the same code in the sae-lens 6.54.12 wheel of our test extra):
@@ -114,12 +115,59 @@ def _fmt(x, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
 
+def encoder_provenance(model: str, model_spec: dict, store_attrs: dict | None) -> dict:
+    """{"model_id", "revision", "revision_requested"} of the model an SAE was trained on.
+
+    The store's attrs (what the encoder's ``describe()`` wrote when the vectors were
+    extracted) name the weights that made them: a Hugging Face commit, or a packaged
+    model's weights file and its sha256. Without a store, the config's revision (a
+    request, not a record) or "not recorded".
+    """
+    attrs = store_attrs or {}
+    requested = model_spec.get("revision")
+    return {"model_id": attrs.get("model_id") or model_spec.get("id", model),
+            "revision": attrs.get("revision") or (f"{requested} (requested; no store records it)" if requested
+                                                   else "not recorded"),
+            "revision_requested": attrs.get("revision_requested", requested)}
+
+
+def seed_stability_of(doc: dict, *, level: str, sparsity, seed) -> tuple[list[dict], dict | None]:
+    """(this SAE's seed pairs, its per-seed summary) in a node's stability document (rule stability).
+
+    Pairs: ``[{other_seed, n_live, n_live_other, mean_cos, share_matched, baseline_mean_cos,
+    baseline_share_matched, threshold}]`` for every pair of seeds that includes this SAE's
+    seed, in the group of its level and sparsity; both empty when it was not measured.
+    """
+    if seed is None or sparsity is None:
+        return [], None
+    for group in doc.get("groups", []):
+        if group.get("level") != level or float(group.get("sparsity")) != float(sparsity):
+            continue
+        pairs = []
+        for p in group.get("pairs", []):
+            if int(seed) not in (int(p["seed_a"]), int(p["seed_b"])):
+                continue
+            mine, other = ("a", "b") if int(p["seed_a"]) == int(seed) else ("b", "a")
+            pairs.append({"other_seed": int(p[f"seed_{other}"]), "n_live": p.get(f"n_{mine}"),
+                          "n_live_other": p.get(f"n_{other}"), "mean_cos": p.get("mean_cos"),
+                          "share_matched": p.get("share_matched"), "baseline_mean_cos": p.get("baseline_mean_cos"),
+                          "baseline_share_matched": p.get("baseline_share_matched"),
+                          "threshold": p.get("threshold", group.get("threshold"))})
+        summary = next((s for s in group.get("per_seed", []) if int(s.get("seed", -1)) == int(seed)), None)
+        return pairs, summary
+    return [], None
+
+
 def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str, pooling: str, corpus: str,
                sae_config: dict, training: dict, metrics: dict, probes: list[dict], atlas: dict | None,
-               seed_stability: dict | None, cfg: dict) -> str:
+               seed_stability: list[dict] | None, cfg: dict, provenance: dict | None = None) -> str:
     """README.md of an export folder (Markdown)."""
-    model_id = model_spec.get("id", model)
-    revision = model_spec.get("revision", "main" if model_spec.get("source") == "hf" else "packaged")
+    provenance = provenance or encoder_provenance(model, model_spec, None)
+    model_id = provenance["model_id"]
+    revision = f"`{provenance['revision']}`"
+    requested = provenance.get("revision_requested")
+    if requested and requested not in provenance["revision"]:
+        revision += f" (requested `{requested}`)"
     splits = metrics.get("splits", {})
     pooling_text = ("clip: mean over the frames of each crop" if level == "clip"
                     else f"frame: every frame (a crop's code for probes: the {pooling} of its frames' codes)")
@@ -133,7 +181,7 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
         "",
         "| | |", "|---|---|",
         f"| model | `{model_id}` (audiosae name `{model}`, source `{model_spec.get('source', '?')}`) |",
-        f"| revision | `{revision}` |",
+        f"| revision | {revision} |",
         f"| layer | hidden state {layer} (`{cfg['metadata']['hook_name']}`) |",
         f"| pooling | {pooling_text} |",
         f"| corpus | {corpus}; trained on the train split, epoch chosen on the valid split |",
@@ -169,12 +217,24 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
             lines.append(f"| {p.get('target')} | {_fmt(p.get('accuracy'))} | [{_fmt(ci[0])}, {_fmt(ci[1])}] "
                          f"{level_pct} |")
     if atlas:
-        lines += ["", f"Interpretable share (latent atlas): {atlas.get('clear')} of {atlas.get('live')} live units "
-                  f"have a clear label ({_fmt(atlas.get('share'))}); {atlas.get('dead')} dead."]
+        dead = f"; {atlas['dead']} dead" if atlas.get("dead") is not None else ""
+        lines += ["", f"Interpretable share ({atlas.get('source', 'latent atlas')}): {atlas.get('clear')} of "
+                  f"{atlas.get('live')} live units have a clear label ({_fmt(atlas.get('share'))}){dead}."]
     if seed_stability:
-        lines += ["", "Seed stability: " + ", ".join(f"{k} {_fmt(v)}" for k, v in seed_stability.items())]
+        threshold = _fmt(seed_stability[0].get("threshold"))
+        lines += ["", f"Seed stability: this SAE against the same SAE trained with another seed. The live latents' "
+                  f"decoder directions are matched one to one (Hungarian, by cosine). Reported: the mean matched "
+                  f"cosine, and the share of matched pairs at cosine >= {threshold}, each beside the same numbers "
+                  f"for random directions of the same counts and width (the baseline).", "",
+                  "| other seed | live latents (this / other) | mean matched cosine | baseline | share matched | "
+                  "baseline |", "|---|---|---|---|---|---|"]
+        for p in seed_stability:
+            lines.append(f"| {p['other_seed']} | {p.get('n_live')} / {p.get('n_live_other')} | "
+                         f"{_fmt(p.get('mean_cos'))} | {_fmt(p.get('baseline_mean_cos'))} | "
+                         f"{_fmt(p.get('share_matched'))} | {_fmt(p.get('baseline_share_matched'))} |")
     else:
-        lines += ["", "Seed stability: not measured for this SAE."]
+        lines += ["", "Seed stability: not measured for this SAE (no other seed of it was trained; see "
+                  "controls.seeds)."]
     lines += [
         "", "## Load it", "",
         "With SAELens (>= 6):", "", "```python",
@@ -199,9 +259,15 @@ def model_card(*, rep: str, model: str, model_spec: dict, layer: int, level: str
 def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model: str, layer: int,
                model_spec: dict | None = None, level: str = "clip", pooling: str = "mean", corpus: str = "?",
                rep: str | None = None, probe_paths: list[Path | str] = (), atlas_summary: Path | str | None = None,
-               seed_stability: dict | None = None) -> Path:
-    """Write ``out_dir`` (default ``<sae_dir>/export``) for the SAE in ``sae_dir``; returns its path."""
+               store: Path | str | None = None, stability: Path | str | None = None) -> Path:
+    """Write ``out_dir`` (default ``<sae_dir>/export``) for the SAE in ``sae_dir``; returns its path.
+
+    `store`: the embeddings (clip) or frame store the SAE was trained on; its attrs give the model's id and
+    revision. `stability`: the node's seed-stability document (rule stability), read where it measured this SAE.
+    """
     from safetensors.torch import save_file
+
+    from audiosae.store import read_attrs
 
     from audiosae.sae.model import SparseAutoencoder
 
@@ -217,11 +283,16 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
     training = dict(config.get("training", {}))
     sparsity = training.get("sparsity", metrics.get("sparsity"))
     rep = rep or f"{'fsae' if level == 'frame' else 'sae'}{sparsity}"
+    if store is not None and not Path(store).exists():
+        raise ExportError(f"{store}: not found; the store the SAE was trained on names the model's revision")
+    provenance = encoder_provenance(model, model_spec, read_attrs(store) if store is not None else None)
+    pairs, seed_summary = (seed_stability_of(read_json(stability), level=level, sparsity=sparsity,
+                                             seed=training.get("seed")) if stability else ([], None))
     arch, tensors, extra = saelens_state(sae)
     hook_name = f"hidden_states.{layer}" + (".clip_mean" if level == "clip" else "")
     cfg = saelens_cfg(sae, arch, extra, model_name=model_spec.get("id", model), hook_name=hook_name, metadata={
         "model_class_name": model_spec.get("source"),
-        "model_revision": model_spec.get("revision"),
+        "model_revision": provenance["revision"],
         "dataset_path": corpus,
         "audiosae": {"model": model, "layer": int(layer), "rep": rep, "level": level,
                      "pooling": pooling if level == "frame" else "mean over each crop's frames",
@@ -229,9 +300,12 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
     })
     probes = [read_json(p) for p in probe_paths]
     atlas = read_json(atlas_summary) if atlas_summary else None
+    if atlas is None and seed_summary is not None:  # an extra seed has no atlas page; rule stability measured it
+        atlas = {**seed_summary, "source": "computed as the latent atlas does, by rule stability"}
     card = model_card(rep=rep, model=model, model_spec=model_spec, layer=int(layer), level=level, pooling=pooling,
                       corpus=corpus, sae_config=sae.cfg.to_dict(), training={"sparsity": sparsity, **training},
-                      metrics=metrics, probes=probes, atlas=atlas, seed_stability=seed_stability, cfg=cfg)
+                      metrics=metrics, probes=probes, atlas=atlas, seed_stability=pairs, cfg=cfg,
+                      provenance=provenance)
     with atomic_output(out_dir) as tmp:
         tmp.mkdir(parents=True)
         save_file(tensors, str(tmp / "sae_weights.safetensors"))

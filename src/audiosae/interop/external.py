@@ -79,6 +79,7 @@ def external_of(config: dict, rep: str) -> dict:
     raise ConfigError(f"representation {rep!r}: no sae.external entry named {rep[len('ext-'):]!r}")
 
 
-def external_reps(config: dict, model: str, layer: int) -> list[str]:
-    """The ext-<name> representations of one node, in config order."""
-    return [ext_rep(e["name"]) for e in external_entries(config) if e["model"] == model and int(e["layer"]) == int(layer)]
+def external_reps(config: dict, model: str, layer: int, level: str | None = None) -> list[str]:
+    """The ext-<name> representations of one node, in config order (only those of `level` when given)."""
+    return [ext_rep(e["name"]) for e in external_entries(config) if e["model"] == model
+            and int(e["layer"]) == int(layer) and (level is None or e.get("level", "clip") == level)]

@@ -7,6 +7,9 @@
   crop's pooled vector (as ``train_sae`` writes them); at the frame level the mean
   (``pooling: max``: the max) of its frame codes over exactly the crop's frames,
   the other pooling as ``codes_max`` / ``codes_mean`` (as ``train_frame_sae``);
+- at the frame level, ``frame_codes.zarr``: the test clips' frame codes, sparse, in the
+  layout ``train_frame_sae`` writes (``audiosae.frames.train.FrameCodesWriter``), which
+  the frame acoustics read;
 - ``metrics.json``: the keys of our SAEs' metrics (FVU, cosine, L0 per split,
   dead share on the train split; frame-level metrics per frame), with ``rep``
   ``ext-<name>``, ``sparsity`` null (an external SAE has no target sparsity; the
@@ -58,7 +61,8 @@ def _metrics(attrs: dict, stats: dict, t0: float, extra: dict | None = None) -> 
 def write_external(sae, store: Path | str, out_dir: Path | str, *, model: str, layer: int, name: str, fmt: str,
                    path: Path | str, level: str = "clip", pooling: str = "mean", device: str = "cpu",
                    chunk_rows: int = zstore.CHUNK_ROWS, progress: bool = True) -> dict:
-    """Encode every vector of (model, layer) with `sae`; write latents.zarr and metrics.json into `out_dir`."""
+    """Encode every vector of (model, layer) with `sae`; write latents.zarr (frame level: and frame_codes.zarr)
+    and metrics.json into `out_dir`."""
     t0 = time.perf_counter()
     store, out_dir = Path(store), Path(out_dir)
     sae = sae.to(device).eval()
@@ -73,8 +77,11 @@ def write_external(sae, store: Path | str, out_dir: Path | str, *, model: str, l
         else:
             raise ValueError(f"level must be clip or frame, not {level!r}")
         write_json(tmp / "metrics.json", metrics, indent=2)
-        for name in ("latents.zarr", "metrics.json"):
-            publish(tmp / name, out_dir / name)
+        parts = ["latents.zarr", "metrics.json"]
+        if level == "frame":
+            parts.insert(1, "frame_codes.zarr")
+        for part in parts:  # metrics.json last: a folder with it is complete
+            publish(tmp / part, out_dir / part)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     msg = ", ".join(f"{s} fvu {metrics['splits'][s]['fvu']:.4g} l0 {metrics['splits'][s]['l0']:.3g}" for s in SPLITS)
@@ -119,7 +126,7 @@ def _write_clip(sae, store, tmp, *, model, layer, name, fmt, path, device, chunk
 
 def _write_frame(sae, store, tmp, *, model, layer, name, fmt, path, pooling, device, progress, t0) -> dict:
     from audiosae.frames.store import clip_index, frame_split, item_index, layer_array, open_frames
-    from audiosae.frames.train import _Pooler
+    from audiosae.frames.train import FrameCodesWriter, _Pooler
 
     if pooling not in ("mean", "max"):
         raise ValueError(f"pooling must be mean or max, not {pooling!r}")
@@ -131,6 +138,7 @@ def _write_frame(sae, store, tmp, *, model, layer, name, fmt, path, pooling, dev
                    extra={"pooling": pooling, "crop_seconds": open_frames(store).attrs.get("crop_seconds")})
     other = "codes_max" if pooling == "mean" else "codes_mean"
     pooler = _Pooler(items, clips, sae.d_sae)
+    frame_codes = FrameCodesWriter(tmp / "frame_codes.zarr", store, clips)
     pooled: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     total, chunk = int(array.shape[0]), int(array.chunks[0])
     with torch.no_grad(), zstore.writing(tmp / "latents.zarr", items[["clip_id", "split", "crop"]], attrs) as writer:
@@ -149,6 +157,7 @@ def _write_frame(sae, store, tmp, *, model, layer, name, fmt, path, pooling, dev
                     stats[split].update(x[mask], recon[mask], codes[mask])
             for row, mean, mx in pooler.feed(start, codes):
                 pooled[row] = (mean, mx)
+            frame_codes.feed(start, stop, codes)
         if len(pooled) != len(items):
             raise RuntimeError(f"pooled {len(pooled)} of {len(items)} items; the frame store's item ranges are broken")
         for lo in range(0, len(items), zstore.CHUNK_ROWS):
@@ -157,4 +166,6 @@ def _write_frame(sae, store, tmp, *, model, layer, name, fmt, path, pooling, dev
             maxes = np.stack([pooled[r][1] for r in rows])
             writer.write_rows("codes", lo, means if pooling == "mean" else maxes)
             writer.write_rows(other, lo, maxes if pooling == "mean" else means)
+    frame_codes.close({"model": model, "layer": int(layer), "rep": ext_rep(name), "sparsity": None,
+                       "n_latents": sae.d_sae})
     return _metrics(attrs, stats, t0, {"pooling": pooling})

@@ -137,9 +137,9 @@ ATLAS = Section(
                "of the factors from the whole representation (folds grouped by the manifest's group).",
         "ground_truth": "Synthetic corpus only (empty otherwise): each true factor's matched unit, its ρ, and the "
                         "factor's ridge read-out R², per (model, layer, rep).",
-        "ablation": "Clip-level SAEs only (empty otherwise): per (model, layer, rep, class of the first probe "
-                    "target), the test recall of the original layer's probe on the SAE reconstructions, its drop when "
-                    "the class's top-m latents (by AUROC on the other clips) are zeroed, the mean drop of the other "
+        "ablation": "Clip-level SAEs only, ours and imported ones (empty otherwise): per (model, layer, rep, class "
+                    "of the first probe target), the test recall of the original layer's probe on the SAE "
+                    "reconstructions, its drop when the class's top-m latents (by AUROC on the other clips) are zeroed, the mean drop of the other "
                     "classes, the same for m random live latents, and specificity = drop_class − drop_others.",
     },
     figures={
