@@ -181,3 +181,15 @@ def test_snakemake_stops_with_one_line_before_any_job(tmp_path):
     lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
     assert lines == ["audiosae: bad configuration: config key 'sae.sparsities[1]': 1.2 is greater than or equal to the maximum of 1"]
     assert not (tmp_path / "results").exists()
+
+
+def test_validating_the_study_imports_no_torch():
+    """The Snakefile validates the config on every invocation (a dry run too): that must stay light."""
+    import sys
+
+    code = ("import sys, yaml; from audiosae.config import validate; "
+            f"validate(yaml.safe_load(open({str(REPO / 'config.yaml')!r}))); "
+            "heavy = sorted(m for m in ('torch', 'transformers', 'safetensors') if m in sys.modules); "
+            "print(heavy); assert not heavy, heavy")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

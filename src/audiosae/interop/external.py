@@ -32,6 +32,8 @@ def node_width(config: dict, model: str, layer: int) -> int | None:
 
 def check_external(config: dict) -> None:
     """Raise ConfigError (one line, naming the key or the file) for the first bad `sae.external` entry."""
+    if not external_entries(config):
+        return  # nothing to read: the readers (and torch) stay unimported while the Snakefile builds the DAG
     from audiosae.encoders.base import FRAME
     from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
     from audiosae.interop.readers import InteropError, read_external
