@@ -88,7 +88,8 @@ def test_every_claim_is_judged_against_the_twin_and_the_report_shows_both(contro
         assert c["numbers"]["twin_verdict"] in VERDICTS, c["key"]
         assert "Random-weights twin:" in c["sentence"]
     page = (controls_run / "results/report.html").read_text()
-    assert "Random-weights twin:" in page and "Controls" in page
+    assert page.count('<div class="pair">') == len(claims)  # trained and twin side by side under every claim
+    assert "Random-weights twin" in page and "Controls" in page
 
 
 def test_controls_config_errors_name_the_key():

@@ -238,11 +238,14 @@ def test_profile_dry_run(profile, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert "Job stats:" in out and re.search(r"extract_embeddings\s+2", out), out[-4000:]
+    # the demo's two models and their random-weights twins (controls.random_twin)
+    assert "Job stats:" in out and re.search(r"extract_embeddings\s+4", out), out[-4000:]
 
 
 def test_gpu_rules_declare_a_gpu():
-    for smk, rule in (("embeddings.smk", "extract_embeddings"), ("sae.smk", "train_sae")):
+    for smk, rule in (("embeddings.smk", "extract_embeddings"), ("sae.smk", "train_sae"), ("sae.smk", "train_sae_seed"),
+                      ("frames.smk", "extract_frames"), ("frames.smk", "train_frame_sae"),
+                      ("frames.smk", "train_frame_sae_seed")):
         text = (REPO / "rules" / smk).read_text()
         body = text.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
         assert re.search(r"gpu\s*=\s*1", body), f"{rule} does not declare resources: gpu=1"
