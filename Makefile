@@ -19,7 +19,7 @@ demo: install
 	$(BIN)/snakemake --profile profiles/demo
 
 test: install
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/snakemake --lint --configfile profiles/demo/demo.yaml

@@ -49,6 +49,15 @@ def pytest_configure(config):
         config.option.reportchars = chars + "s"
 
 
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), keep each module on one worker (its
+    module-scoped study runs once) and every user of the session's tiny study (`demo_run`) on one worker (it runs
+    once, not once per worker)."""
+    for item in items:
+        group = "demo_run" if "demo_run" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def tiny_config(**overrides) -> dict:
     """The tests' tiny study (tests/tiny.yaml), with top-level sections updated from `overrides`."""
     cfg = yaml.safe_load(TINY_CONFIG.read_text())
