@@ -299,7 +299,13 @@ class SparseAutoencoder(nn.Module):
                 self._update_fired(fired, x.shape[0])
             else:
                 self._update_training_stats(codes)
-        total = mse + self.cfg.auxk * auxk + (self.cfg.l1 * l1 if self.cfg.arch == "relu_l1" else 0.0)
+        # only the terms that are on: adding a zero term changes no bit of the loss or the gradients,
+        # but costs two autograd nodes per step
+        total = mse
+        if self.cfg.auxk > 0:
+            total = total + self.cfg.auxk * auxk
+        if self.cfg.arch == "relu_l1":
+            total = total + self.cfg.l1 * l1
         return SAEOutput(self.denormalize(recon_n), codes, mse, auxk, l1, total)
 
     def _auxk_loss(self, acts: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
