@@ -107,3 +107,23 @@ def test_fit_gives_the_weights_and_history_of_the_plain_loop(name):
     assert r.history == [{"epoch": 1, "train_mse": train_mse, "valid_mse": valid_mse}]
     assert_same_state(ours, plain)
     assert not math.isnan(train_mse)
+
+
+def test_dead_latent_counters_equal_the_plain_indexing():
+    sae = make_sae(k=12, auxk=0.1, dead_after=64)
+    g = torch.Generator().manual_seed(3)
+    start = torch.randint(0, 500, (256,), generator=g)
+    acts = torch.relu(torch.randn(32, 256, generator=g))
+    acts[::2, 10:] = 0  # even rows: at most 10 positive, so their top-40 holds zeros (those did not fire)
+    top = acts.topk(40, dim=-1, sorted=False)
+    assert (top.values == 0).any() and (top.values > 0).any()
+    sae.samples_since_fired.copy_(start)
+    sae._update_fired(top.indices, top.values, 32)
+    plain = start + 32
+    plain[top.indices[top.values > 0]] = 0
+    assert torch.equal(sae.samples_since_fired, plain)
+    # the dense way (codes of batchtopk / relu_l1 / dense decoding)
+    codes = torch.zeros_like(acts).scatter(-1, top.indices, top.values)
+    sae.samples_since_fired.copy_(start)
+    sae._update_training_stats(codes)
+    assert torch.equal(sae.samples_since_fired, plain)
