@@ -21,6 +21,7 @@ machine shared with other work:
 
     python benchmarks/sae_step.py                 # writes results/benchmarks/sae_step.{json,md}
     python benchmarks/sae_step.py --device cuda   # the same on a GPU (not run in this project yet)
+    python benchmarks/sae_step.py --device cuda --compile   # ... with the project's step compiled (sae.compile)
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def project_frames(store: Path, work: Path, args, rep: int) -> dict:
     out = FrameSAEPaths.in_dir(work / f"fsae_{rep}")
     m = train_frame_sae(store, model="bench", layer=0, sparsity=args.sparsity, outputs=out, dim=args.latents,
                         batch_size=args.batch_size, epochs=1, max_frames=args.budget, shuffle_buffer=args.buffer,
-                        seed=42, device=args.device, progress=False)
+                        seed=42, device=args.device, progress=False, compile=args.compile)
     return {"step_frames_per_s": m["step_frames_per_s"], "frames_per_s": m["frames_per_s"],
             "frames_trained": m["frames_trained"], "test_fvu": m["splits"]["test"]["fvu"], "k": m["k"],
             "n_latents": m["n_latents"]}
@@ -107,7 +108,7 @@ def clip_project(x: torch.Tensor, valid: torch.Tensor, args, device: torch.devic
     cfg = make_config(x.shape[1], args.sparsity, dim=args.latents)
     sae = SparseAutoencoder(cfg, generator=torch.Generator().manual_seed(0)).to(device)
     r = fit(sae, x, valid, batch_size=args.clip_batch, epochs=1, generator=torch.Generator().manual_seed(0),
-            progress=False)
+            progress=False, compile=args.compile)
     return r.samples_seen / r.step_time_s
 
 
@@ -206,6 +207,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compile", action="store_true",
+                    help="the project's runs with sae.compile: true (torch.compile of the step's forward; CUDA only, "
+                         "ignored on CPU); its first steps compile, so give it --repeats 2 or more")
     ap.add_argument("--sweep", action="store_true", help="also time the decoder alone, dense vs sparse, over k / n")
     ap.add_argument("--profile", action="store_true", help="also profile one epoch of the project's frame path")
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
@@ -216,6 +220,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.compile and device.type != "cuda":
+        print("--compile: ignored on CPU (the project compiles the step on CUDA only)", file=sys.stderr)
     global FUSED
     try:
         torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
@@ -265,7 +271,8 @@ def main(argv=None) -> int:
         "settings": {"width": args.width, "latents": args.latents, "k": k, "sparsity": args.sparsity,
                      "batch_size": args.batch_size, "store_frames": args.frames, "frames_per_measurement": args.budget,
                      "shuffle_buffer": args.buffer, "clip_batch": args.clip_batch, "repeats": args.repeats,
-                     "threads": args.threads, "device": args.device, "dtype": "float32"},
+                     "threads": args.threads, "device": args.device, "dtype": "float32",
+                     "compile": bool(args.compile and device.type == "cuda")},
         "project_frames_per_s": round(top["project"], 1),
         "reference_dense_frames_per_s": round(top["dense"], 1),
         "reference_sparse_frames_per_s": round(top["sparse"], 1),
@@ -305,7 +312,8 @@ def main(argv=None) -> int:
         "# SAE training step: the project against minimal in-memory steps",
         "",
         f"{args.width}-wide vectors, {args.latents} latents, k = {k}, float32, device {args.device}, "
-        f"{args.threads} torch threads; best of {args.repeats} interleaved repeats in one process "
+        f"{args.threads} torch threads{', project step compiled (torch.compile)' if r['settings']['compile'] else ''}; "
+        f"best of {args.repeats} interleaved repeats in one process "
         f"(load average at the end {r['load_average'][0]:.1f} on {r['cpu_count']} CPUs: the ratios, "
         f"not the absolute numbers, are what carries over).",
         "",

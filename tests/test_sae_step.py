@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from audiosae.sae.model import SAEConfig, SparseAutoencoder
-from audiosae.sae.train import SAEAdam, fit, make_optimizer, mean_mse, train_step
+from audiosae.sae.train import SAEAdam, fit, make_optimizer, mean_mse, train_step, training_forward
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -127,3 +127,13 @@ def test_dead_latent_counters_equal_the_plain_indexing():
     sae.samples_since_fired.copy_(start)
     sae._update_training_stats(codes)
     assert torch.equal(sae.samples_since_fired, plain)
+
+
+def test_compile_is_ignored_on_cpu():
+    sae = make_sae(k=12)
+    assert training_forward(sae, compile=True) is sae and training_forward(sae, compile=False) is sae
+    x, v = data(64, 1), data(16, 2)
+    a, b = make_sae(k=12), make_sae(k=12)
+    fit(a, x, v, batch_size=16, epochs=1, generator=torch.Generator().manual_seed(1), progress=False, compile=True)
+    fit(b, x, v, batch_size=16, epochs=1, generator=torch.Generator().manual_seed(1), progress=False)
+    assert_same_state(a, b)

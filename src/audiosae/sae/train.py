@@ -166,11 +166,13 @@ def make_optimizer(sae: SparseAutoencoder, lr: float) -> SAEAdam:
     return SAEAdam(sae.parameters(), lr)
 
 
-def train_step(sae: SparseAutoencoder, optimizer: "SAEAdam | torch.optim.Optimizer", batch: torch.Tensor) -> SAEOutput:
+def train_step(sae: SparseAutoencoder, optimizer: "SAEAdam | torch.optim.Optimizer", batch: torch.Tensor,
+               forward: Callable[..., SAEOutput] | None = None) -> SAEOutput:
     """One optimiser step on one batch (in training mode). The output's `codes` is None where the SAE
-    decodes sparsely (the step needs no [B, n_latents] code matrix)."""
+    decodes sparsely (the step needs no [B, n_latents] code matrix). `forward`: the SAE's forward to use
+    (`training_forward`: compiled or not); the SAE itself when None."""
     optimizer.zero_grad(set_to_none=True)
-    out = sae(batch, dense_codes=False)
+    out = (forward if forward is not None else sae)(batch, dense_codes=False)
     out.total.backward()
     if sae.cfg.unit_norm_decoder:
         sae.remove_parallel_grad_()
@@ -178,6 +180,23 @@ def train_step(sae: SparseAutoencoder, optimizer: "SAEAdam | torch.optim.Optimiz
     if sae.cfg.unit_norm_decoder:
         sae.normalize_decoder_()
     return out
+
+
+def training_forward(sae: SparseAutoencoder, compile: bool = False) -> Callable[..., SAEOutput]:
+    """The forward the training step calls: `torch.compile(sae)` when `compile` and the SAE is on CUDA,
+    else the SAE itself.
+
+    Compilation fuses the step's elementwise work (ReLU, top-k bookkeeping, the
+    loss) around the matmuls and ``embedding_bag``, and AOTAutograd compiles the
+    backward likewise; it pays off where per-kernel launch cost matters (a GPU).
+    On CPU it is ignored: measured at the demo's sizes it does not pay (see
+    docs/sae-training-speed.md), and it needs a C++ toolchain per job. The
+    compiled step computes the same function with different float rounding
+    (fused kernels); run to run on one GPU it is as deterministic as the eager one.
+    """
+    if not compile or sae.encoder.weight.device.type != "cuda":
+        return sae
+    return torch.compile(sae)
 
 
 @torch.no_grad()
@@ -201,7 +220,8 @@ def mean_mse(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 1024) ->
 
 def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *, lr: float = 1e-3,
         batch_size: int = 16, epochs: int = 100, patience: int | None = None,
-        generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
+        generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae",
+        compile: bool = False) -> FitResult:
     """Adam on shuffled in-memory train batches; afterwards `sae` holds the weights of the best valid-MSE epoch.
 
     `train_x` and `valid_x` already live on the SAE's device.
@@ -217,7 +237,7 @@ def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *,
             yield train_x.index_select(0, order[start:start + batch_size])
 
     return fit_epochs(sae, batches, lambda: mean_mse(sae, valid_x), lr=lr, epochs=epochs, patience=patience,
-                      progress=progress, desc=desc)
+                      progress=progress, desc=desc, compile=compile)
 
 
 def _mean_of_batches(mses: list[torch.Tensor], sizes: list[int]) -> float:
@@ -232,15 +252,18 @@ def _mean_of_batches(mses: list[torch.Tensor], sizes: list[int]) -> float:
 
 def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[torch.Tensor]],
                valid_mse: Callable[[], float], *, lr: float = 1e-3, epochs: int = 100, patience: int | None = None,
-               max_samples: int | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
+               max_samples: int | None = None, progress: bool = True, desc: str = "sae",
+               compile: bool = False) -> FitResult:
     """Adam over `epoch_batches(epoch)` for each epoch; keeps the weights of the epoch with the lowest `valid_mse()`.
 
     The batches already live on the SAE's device (in memory for clip SAEs, streamed
     for frame SAEs). `patience`: stop after that many epochs without a better
     valid MSE (None: run every epoch). `max_samples`: stop once that many training
-    vectors have been seen (the epoch in progress ends there and is evaluated).
+    vectors have been seen (the epoch in progress ends there and is evaluated). `compile`: the step's
+    forward through `torch.compile` on CUDA (`training_forward`; ignored on CPU).
     """
     optimizer = make_optimizer(sae, lr)
+    forward = training_forward(sae, compile)
     result = FitResult()
     best_state = None
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
@@ -250,7 +273,7 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
         mses, sizes = [], []  # per step: the batch's MSE (left on the device: no sync per step) and size
         t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
-            out = train_step(sae, optimizer, batch)
+            out = train_step(sae, optimizer, batch, forward)
             mses.append(out.mse.detach())
             sizes.append(batch.numel())
             result.samples_seen += batch.shape[0]
@@ -326,7 +349,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
     valid_x = torch.from_numpy(valid_np).to(device)
     del train_np, valid_np
     result = fit(sae, train_x, valid_x, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience,
-                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}")
+                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}", compile=s.compile)
     del train_x, valid_x
 
     tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)
