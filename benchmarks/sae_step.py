@@ -16,11 +16,14 @@ machine shared with other work:
   which of the two bounds the step on this machine (``clip_bound``);
 - ``--sweep``: the decoder alone (forward + backward), dense against sparse, at
   several k / n_latents: the measurement behind ``SPARSE_MAX_FRACTION``;
-- ``--profile``: where one epoch of the project's frame path spends its time
-  (cProfile, top functions by own time), written beside the results.
+- ``--profile``: where one epoch of the project's frame path and of its clip
+  path spend their time (torch.profiler: operators' own time in groups, the rest
+  is data and Python; the valid pass left out), and the frame path's top Python
+  functions (cProfile), written beside the results.
 
     python benchmarks/sae_step.py                 # writes results/benchmarks/sae_step.{json,md}
     python benchmarks/sae_step.py --device cuda   # the same on a GPU (not run in this project yet)
+    python benchmarks/sae_step.py --device cuda --compile   # ... with the project's step compiled (sae.compile)
 """
 
 from __future__ import annotations
@@ -93,11 +96,16 @@ def time_reference(x: torch.Tensor, batch: int, k: int, n: int, sparse: bool, de
     return steps * batch / (time.perf_counter() - t0)
 
 
+def compile_kw(args) -> dict:
+    """The project's `compile` setting, passed only when asked for (so the script also runs older code)."""
+    return {"compile": True} if args.compile else {}
+
+
 def project_frames(store: Path, work: Path, args, rep: int) -> dict:
     out = FrameSAEPaths.in_dir(work / f"fsae_{rep}")
     m = train_frame_sae(store, model="bench", layer=0, sparsity=args.sparsity, outputs=out, dim=args.latents,
                         batch_size=args.batch_size, epochs=1, max_frames=args.budget, shuffle_buffer=args.buffer,
-                        seed=42, device=args.device, progress=False)
+                        seed=42, device=args.device, progress=False, **compile_kw(args))
     return {"step_frames_per_s": m["step_frames_per_s"], "frames_per_s": m["frames_per_s"],
             "frames_trained": m["frames_trained"], "test_fvu": m["splits"]["test"]["fvu"], "k": m["k"],
             "n_latents": m["n_latents"]}
@@ -107,7 +115,7 @@ def clip_project(x: torch.Tensor, valid: torch.Tensor, args, device: torch.devic
     cfg = make_config(x.shape[1], args.sparsity, dim=args.latents)
     sae = SparseAutoencoder(cfg, generator=torch.Generator().manual_seed(0)).to(device)
     r = fit(sae, x, valid, batch_size=args.clip_batch, epochs=1, generator=torch.Generator().manual_seed(0),
-            progress=False)
+            progress=False, **compile_kw(args))
     return r.samples_seen / r.step_time_s
 
 
@@ -163,22 +171,127 @@ def sweep(d: int, n: int, batch: int, fractions, device: torch.device, repeats: 
     return rows
 
 
-def profile_epoch(store: Path, work: Path, args) -> list[dict]:
+# Where an epoch's time goes: torch operators by their own time, in these groups (the first match counts).
+PROFILE_GROUPS = [
+    ("matmuls (encoder forward, weight and input gradients)", ("aten::addmm", "aten::mm", "aten::bmm")),
+    ("sparse decoder: embedding_bag forward and backward (with its index sort)",
+     ("aten::_embedding_bag", "aten::_embedding_bag_dense_backward", "aten::_embedding_bag_backward",
+      "aten::_embedding_bag_per_sample_weights_backward", "aten::sort", "aten::index_add_")),
+    ("top-k selection", ("aten::topk",)),
+    ("Adam update", ("aten::_fused_adam_", "aten::_foreach_")),
+    ("dead-latent bookkeeping", ("aten::bincount", "aten::masked_fill", "aten::masked_fill_", "aten::nonzero",
+                                 "aten::index_put_", "aten::_index_put_impl_")),
+    ("memory: zero fills, copies, gathers, scatters", ("aten::fill_", "aten::zero_", "aten::copy_", "aten::index",
+                                                      "aten::index_select", "aten::scatter", "aten::scatter_",
+                                                      "aten::contiguous", "aten::clone", "aten::empty")),
+    ("other torch operators (ReLU, loss, elementwise, autograd)", ("aten::", "autograd::", "Optimizer.")),
+]
+
+
+def _profiled(run) -> tuple[float, list]:
+    """Run `run()` (returns the epoch loop's seconds) under torch.profiler; its result and the operator events
+    inside the "epoch loop" range and outside any "valid pass" range (not part of the epoch loop)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        loop_s = run()
+    events = list(prof.events())
+    marks = {"epoch loop", "valid pass"}
+    loop = [(e.time_range.start, e.time_range.end) for e in events if e.name == "epoch loop"]
+    valid = [(e.time_range.start, e.time_range.end) for e in events if e.name == "valid pass"]
+
+    def within(e, ranges):
+        return any(a <= e.time_range.start and e.time_range.end <= b for a, b in ranges)
+    keep = [e for e in events if e.name not in marks and within(e, loop) and not within(e, valid)]
+    return loop_s, keep
+
+
+def profile_summary(loop_s: float, events: list, steps: int) -> list[dict]:
+    """The epoch loop's wall time split into PROFILE_GROUPS (operators' own time) and the rest."""
+    own = {}
+    for e in events:
+        own[e.name] = own.get(e.name, 0.0) + e.self_cpu_time_total / 1e6
+    rows, used = [], set()
+    for label, prefixes in PROFILE_GROUPS:
+        names = [n for n in own if n not in used and any(n == p or (p.endswith(("::", ".", "_")) and
+                                                                     n.startswith(p)) for p in prefixes)]
+        used.update(names)
+        t = sum(own[n] for n in names)
+        rows.append({"part": label, "s": round(t, 3), "ms_per_step": round(1e3 * t / steps, 3),
+                     "share": round(t / loop_s, 3)})
+    rest = loop_s - sum(r["s"] for r in rows)
+    rows.append({"part": "outside torch operators: the data (Zarr chunks, shuffle buffer, batch gather), Python",
+                 "s": round(rest, 3), "ms_per_step": round(1e3 * rest / steps, 3), "share": round(rest / loop_s, 3)})
+    rows.append({"part": "epoch loop (wall)", "s": round(loop_s, 3), "ms_per_step": round(1e3 * loop_s / steps, 3),
+                 "share": 1.0})
+    return rows
+
+
+def profile_epoch(store: Path, work: Path, args) -> dict:
+    """One epoch of the project's frame path and of its clip path under torch.profiler (groups of operators,
+    the valid pass left out), and the frame path's top Python functions (cProfile)."""
     import cProfile
     import pstats
 
-    prof = cProfile.Profile()
-    prof.enable()
-    project_frames(store, work, args, rep=99)
-    prof.disable()
+    import audiosae.frames.train as frames_train
+
+    fit_epochs = frames_train.fit_epochs
+    seen = {}
+
+    def fit_epochs_marked(sae, batches, valid_mse, **kw):  # the valid pass marked, so it can be left out
+        def marked():
+            with torch.profiler.record_function("valid pass"):
+                return valid_mse()
+        with torch.profiler.record_function("epoch loop"):
+            r = fit_epochs(sae, batches, marked, **kw)
+        seen.update(steps=-(-r.samples_seen // args.batch_size), loop_s=r.step_time_s)
+        return r
+
+    frames_train.fit_epochs = fit_epochs_marked
+    try:
+        def frame_run():
+            project_frames(store, work, args, rep=98)
+            return seen["loop_s"]
+        loop_s, events = _profiled(frame_run)
+        frame = profile_summary(loop_s, events, seen["steps"])
+        prof = cProfile.Profile()
+        prof.enable()
+        project_frames(store, work, args, rep=99)
+        prof.disable()
+    finally:
+        frames_train.fit_epochs = fit_epochs
     stats = pstats.Stats(prof)
     rows = []
     for (file, line, func), (cc, nc, tt, ct, _) in stats.stats.items():
         rows.append({"function": f"{Path(file).name}:{line}({func})", "calls": nc, "own_s": round(tt, 3),
                      "cumulative_s": round(ct, 3)})
     rows.sort(key=lambda r: -r["own_s"])
-    return rows[:25]
 
+    import audiosae.sae.train as sae_train
+
+    x = CLIP_DATA["x"]
+    cfg = make_config(x.shape[1], args.sparsity, dim=args.latents)
+    sae = SparseAutoencoder(cfg, generator=torch.Generator().manual_seed(0)).to(x.device)
+
+    def clip_run():
+        valid = CLIP_DATA["valid"]
+
+        def batches(epoch):
+            order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0)).to(x.device)
+            for start in range(0, x.shape[0], args.clip_batch):
+                yield x.index_select(0, order[start:start + args.clip_batch])
+
+        def marked():
+            with torch.profiler.record_function("valid pass"):
+                return sae_train.mean_mse(sae, valid)
+        with torch.profiler.record_function("epoch loop"):
+            return sae_train.fit_epochs(sae, batches, marked, epochs=1, progress=False, **compile_kw(args)).step_time_s
+    clip_loop_s, clip_events = _profiled(clip_run)
+    clip = profile_summary(clip_loop_s, clip_events, -(-x.shape[0] // args.clip_batch))
+    return {"frame": frame, "clip": clip, "frame_top_own_time": rows[:25]}
+
+
+CLIP_DATA: dict = {}
 
 
 def clip_bound(r: dict, batch: int) -> str:
@@ -206,8 +319,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compile", action="store_true",
+                    help="the project's runs with sae.compile: true (torch.compile of the step's forward; CUDA only, "
+                         "ignored on CPU); its first steps compile, so give it --repeats 2 or more")
     ap.add_argument("--sweep", action="store_true", help="also time the decoder alone, dense vs sparse, over k / n")
-    ap.add_argument("--profile", action="store_true", help="also profile one epoch of the project's frame path")
+    ap.add_argument("--profile", action="store_true", help="also profile one epoch of the project's frame and clip paths")
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     ap.add_argument("--tiny", action="store_true", help="a seconds-long run at toy sizes (what the tests run)")
     if "--tiny" in (sys.argv[1:] if argv is None else argv):
@@ -216,6 +332,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.compile and device.type != "cuda":
+        print("--compile: ignored on CPU (the project compiles the step on CUDA only)", file=sys.stderr)
     global FUSED
     try:
         torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
@@ -235,6 +353,7 @@ def main(argv=None) -> int:
     x = torch.from_numpy(frames).to(device)
     clip_x = x[: args.clip_items].contiguous()
     clip_valid = x[args.clip_items: args.clip_items + args.clip_batch].contiguous()
+    CLIP_DATA.update(x=clip_x, valid=clip_valid)
 
     # warm-up: the first steps of each path pay one-off costs (allocator, lazy imports)
     time_reference(x[: 2 * args.batch_size], args.batch_size, k, args.latents, True, device)
@@ -265,7 +384,8 @@ def main(argv=None) -> int:
         "settings": {"width": args.width, "latents": args.latents, "k": k, "sparsity": args.sparsity,
                      "batch_size": args.batch_size, "store_frames": args.frames, "frames_per_measurement": args.budget,
                      "shuffle_buffer": args.buffer, "clip_batch": args.clip_batch, "repeats": args.repeats,
-                     "threads": args.threads, "device": args.device, "dtype": "float32"},
+                     "threads": args.threads, "device": args.device, "dtype": "float32",
+                     "compile": bool(args.compile and device.type == "cuda")},
         "project_frames_per_s": round(top["project"], 1),
         "reference_dense_frames_per_s": round(top["dense"], 1),
         "reference_sparse_frames_per_s": round(top["sparse"], 1),
@@ -293,7 +413,7 @@ def main(argv=None) -> int:
         result["sweep"] = sweep(args.width, args.latents, args.batch_size,
                                 [0.005, 0.01, 0.025, 0.05, 0.1, 0.2], device)
     if args.profile:
-        result["profile_top_own_time"] = profile_epoch(store, work, args)
+        result["profile"] = profile_epoch(store, work, args)
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
@@ -305,7 +425,8 @@ def main(argv=None) -> int:
         "# SAE training step: the project against minimal in-memory steps",
         "",
         f"{args.width}-wide vectors, {args.latents} latents, k = {k}, float32, device {args.device}, "
-        f"{args.threads} torch threads; best of {args.repeats} interleaved repeats in one process "
+        f"{args.threads} torch threads{', project step compiled (torch.compile)' if r['settings']['compile'] else ''}; "
+        f"best of {args.repeats} interleaved repeats in one process "
         f"(load average at the end {r['load_average'][0]:.1f} on {r['cpu_count']} CPUs: the ratios, "
         f"not the absolute numbers, are what carries over).",
         "",
@@ -345,10 +466,16 @@ def main(argv=None) -> int:
                for s in result["sweep"]]
         md.append("")
     if args.profile:
+        for kind, what in (("frame", f"frame SAE, batch {args.batch_size}, {args.budget:,} frames"),
+                           ("clip", f"clip SAE, batch {args.clip_batch}, {args.clip_items:,} vectors")):
+            md += [f"## Where one epoch's time goes: {what} (torch.profiler, operators' own time; valid pass "
+                   "left out)", "", "| part | ms per step | share |", "| --- | ---: | ---: |"]
+            md += [f"| {p['part']} | {p['ms_per_step']} | {100 * p['share']:.0f} % |" for p in result["profile"][kind]]
+            md.append("")
         md += ["## One epoch of the project's frame path (cProfile, top own time)", "",
                "| function | calls | own s | cumulative s |", "| --- | ---: | ---: | ---: |"]
         md += [f"| `{p['function']}` | {p['calls']} | {p['own_s']} | {p['cumulative_s']} |"
-               for p in result["profile_top_own_time"][:15]]
+               for p in result["profile"]["frame_top_own_time"][:12]]
         md.append("")
     (args.out / "sae_step.md").write_text("\n".join(md))
     print("\n".join(md))

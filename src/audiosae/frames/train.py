@@ -290,7 +290,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
 
     t_train = time.perf_counter()
     result = fit_epochs(sae, batches, valid_mse, lr=lr, epochs=epochs, patience=patience, max_samples=budget,
-                        progress=progress, desc=f"{model} L{layer} fs{sparsity}")
+                        progress=progress, desc=f"{model} L{layer} fs{sparsity}", compile=s.compile)
     train_s = time.perf_counter() - t_train
 
     tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)

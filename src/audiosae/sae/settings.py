@@ -35,6 +35,8 @@ class SAESettings:
     seed: int = 42
     device: object = "auto"
     """"auto", "cpu", "cuda", "cuda:N", or a resolved torch.device."""
+    compile: bool = False
+    """torch.compile the training step's forward on CUDA (ignored on CPU, where it does not pay)."""
 
     MODEL_FIELDS = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs")
     """The fields that shape the SAE itself (make_config's); the others shape its training."""

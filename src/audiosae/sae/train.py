@@ -108,26 +108,71 @@ def prepare_stats(sae: SparseAutoencoder, mean: torch.Tensor, std: torch.Tensor)
     sae.init_pre_bias(sae.normalize(torch.as_tensor(mean, dtype=torch.float32)))
 
 
-def make_optimizer(sae: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
-    """Adam over the SAE's parameters, fused (one pass over each tensor per step) where torch has it.
+def _contiguous_alias(t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...] | None]:
+    """`t` as a contiguous tensor over the same memory (its dimensions permuted), and the permutation
+    (None when `t` is contiguous already, or no permutation makes it so)."""
+    if t.is_contiguous():
+        return t, None
+    dims = tuple(sorted(range(t.dim()), key=lambda d: -t.stride(d)))
+    alias = t.detach().permute(dims)
+    return (alias, dims) if alias.is_contiguous() else (t, None)
+
+
+class SAEAdam:
+    """Adam over an SAE's parameters, fused (one pass over each tensor per step) where torch has it, each
+    parameter updated through a contiguous alias of its memory.
 
     The fused kernel computes Adam's update in one loop instead of about ten
-    whole-tensor operations; measured on this project's CPU it updates a
-    768 x 2048 SAE about 6x faster, which is most of a batch-16 clip step. Same
-    formula, different float rounding (float noise); deterministic run to run.
+    whole-tensor operations; measured on this project's CPU it updates a 768 x
+    2048 SAE about 6x faster, which is most of a batch-16 clip step. Same formula,
+    different float rounding from unfused Adam (float noise); deterministic run to run.
+
+    Aliases: the decoder weight is stored column-major (see `SparseAutoencoder`),
+    and torch's CPU fused kernel copies a non-contiguous parameter into a
+    contiguous one and back on every step (a transposing copy of the whole
+    decoder, twice, measured as the largest per-step cost of a batch-16 clip
+    step). Adam is elementwise, so updating the decoder's memory through its
+    contiguous transpose gives the same numbers bit for bit
+    (tests/test_sae_step.py), without the copies. `zero_grad` and `step`
+    are the optimizer's; `step` points each alias's gradient at its parameter's.
     """
-    params = list(sae.parameters())
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
-        return torch.optim.Adam(params, lr=lr)
+
+    def __init__(self, params, lr: float):
+        self.params = list(params)
+        self.aliases, self.dims = zip(*(_contiguous_alias(p) for p in self.params)) if self.params else ((), ())
+        try:
+            self.optimizer = torch.optim.Adam(list(self.aliases), lr=lr, fused=True)
+            self.fused = True
+        except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
+            self.optimizer = torch.optim.Adam(list(self.aliases), lr=lr)
+            self.fused = False
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.detach_().zero_()
+
+    def step(self) -> None:
+        for p, alias, dims in zip(self.params, self.aliases, self.dims):
+            if dims is not None:
+                alias.grad = None if p.grad is None else p.grad.permute(dims)
+        self.optimizer.step()
 
 
-def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> SAEOutput:
+def make_optimizer(sae: SparseAutoencoder, lr: float) -> SAEAdam:
+    """Adam over the SAE's parameters (`SAEAdam`: fused where torch has it, contiguous aliases)."""
+    return SAEAdam(sae.parameters(), lr)
+
+
+def train_step(sae: SparseAutoencoder, optimizer: "SAEAdam | torch.optim.Optimizer", batch: torch.Tensor,
+               forward: Callable[..., SAEOutput] | None = None) -> SAEOutput:
     """One optimiser step on one batch (in training mode). The output's `codes` is None where the SAE
-    decodes sparsely (the step needs no [B, n_latents] code matrix)."""
+    decodes sparsely (the step needs no [B, n_latents] code matrix). `forward`: the SAE's forward to use
+    (`training_forward`: compiled or not); the SAE itself when None."""
     optimizer.zero_grad(set_to_none=True)
-    out = sae(batch, dense_codes=False)
+    out = (forward if forward is not None else sae)(batch, dense_codes=False)
     out.total.backward()
     if sae.cfg.unit_norm_decoder:
         sae.remove_parallel_grad_()
@@ -135,6 +180,23 @@ def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, batch: 
     if sae.cfg.unit_norm_decoder:
         sae.normalize_decoder_()
     return out
+
+
+def training_forward(sae: SparseAutoencoder, compile: bool = False) -> Callable[..., SAEOutput]:
+    """The forward the training step calls: `torch.compile(sae)` when `compile` and the SAE is on CUDA,
+    else the SAE itself.
+
+    Compilation fuses the step's elementwise work (ReLU, top-k bookkeeping, the
+    loss) around the matmuls and ``embedding_bag``, and AOTAutograd compiles the
+    backward likewise; it pays off where per-kernel launch cost matters (a GPU).
+    On CPU it is ignored: measured at the demo's sizes it does not pay (see
+    docs/sae-training-speed.md), and it needs a C++ toolchain per job. The
+    compiled step computes the same function with different float rounding
+    (fused kernels); run to run on one GPU it is as deterministic as the eager one.
+    """
+    if not compile or sae.encoder.weight.device.type != "cuda":
+        return sae
+    return torch.compile(sae)
 
 
 @torch.no_grad()
@@ -158,7 +220,8 @@ def mean_mse(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 1024) ->
 
 def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *, lr: float = 1e-3,
         batch_size: int = 16, epochs: int = 100, patience: int | None = None,
-        generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
+        generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae",
+        compile: bool = False) -> FitResult:
     """Adam on shuffled in-memory train batches; afterwards `sae` holds the weights of the best valid-MSE epoch.
 
     `train_x` and `valid_x` already live on the SAE's device.
@@ -169,41 +232,54 @@ def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *,
     def batches(epoch: int) -> Iterator[torch.Tensor]:
         order = torch.randperm(n, generator=generator).to(train_x.device)
         for start in range(0, n, batch_size):
-            yield train_x[order[start:start + batch_size]]
+            # index_select, not train_x[idx]: the same rows, but advanced indexing costs about 2 ms
+            # per call on this CPU (measured), a quarter of a batch-16 step
+            yield train_x.index_select(0, order[start:start + batch_size])
 
     return fit_epochs(sae, batches, lambda: mean_mse(sae, valid_x), lr=lr, epochs=epochs, patience=patience,
-                      progress=progress, desc=desc)
+                      progress=progress, desc=desc, compile=compile)
+
+
+def _mean_of_batches(mses: list[torch.Tensor], sizes: list[int]) -> float:
+    """sum(mse_b * size_b) / sum(size_b) in float64, summed in batch order (NaN for no batches)."""
+    if not mses:
+        return math.nan
+    sq = 0.0
+    for mse, size in zip(torch.stack(mses).double().tolist(), sizes):
+        sq += mse * size
+    return sq / max(sum(sizes), 1)
 
 
 def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[torch.Tensor]],
                valid_mse: Callable[[], float], *, lr: float = 1e-3, epochs: int = 100, patience: int | None = None,
-               max_samples: int | None = None, progress: bool = True, desc: str = "sae") -> FitResult:
+               max_samples: int | None = None, progress: bool = True, desc: str = "sae",
+               compile: bool = False) -> FitResult:
     """Adam over `epoch_batches(epoch)` for each epoch; keeps the weights of the epoch with the lowest `valid_mse()`.
 
     The batches already live on the SAE's device (in memory for clip SAEs, streamed
     for frame SAEs). `patience`: stop after that many epochs without a better
     valid MSE (None: run every epoch). `max_samples`: stop once that many training
-    vectors have been seen (the epoch in progress ends there and is evaluated).
+    vectors have been seen (the epoch in progress ends there and is evaluated). `compile`: the step's
+    forward through `torch.compile` on CUDA (`training_forward`; ignored on CPU).
     """
     optimizer = make_optimizer(sae, lr)
+    forward = training_forward(sae, compile)
     result = FitResult()
     best_state = None
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", file=sys.stderr, disable=not progress,
                mininterval=5.0)
     for epoch in bar:
         sae.train()
-        sq = None  # summed on device: no sync per step
-        numel = 0
+        mses, sizes = [], []  # per step: the batch's MSE (left on the device: no sync per step) and size
         t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
-            out = train_step(sae, optimizer, batch)
-            term = out.mse.detach().double() * batch.numel()
-            sq = term if sq is None else sq + term
-            numel += batch.numel()
+            out = train_step(sae, optimizer, batch, forward)
+            mses.append(out.mse.detach())
+            sizes.append(batch.numel())
             result.samples_seen += batch.shape[0]
             if max_samples is not None and result.samples_seen >= max_samples:
                 break
-        train_mse = float(sq) / max(numel, 1) if sq is not None else math.nan  # (waits for the device)
+        train_mse = _mean_of_batches(mses, sizes)  # (one wait for the device, per epoch)
         result.step_time_s += time.perf_counter() - t_epoch
         valid = valid_mse()
         result.history.append({"epoch": epoch, "train_mse": train_mse, "valid_mse": valid})
@@ -273,7 +349,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
     valid_x = torch.from_numpy(valid_np).to(device)
     del train_np, valid_np
     result = fit(sae, train_x, valid_x, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience,
-                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}")
+                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}", compile=s.compile)
     del train_x, valid_x
 
     tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)
