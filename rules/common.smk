@@ -172,43 +172,6 @@ def external_dirs(wildcards=None):
 
 
 # ---------------------------------------------------------------- report sections
-# What the report shows comes from audiosae.report.registry: every section (stage)
-# registers its tables, figures, claims and explore pages once; its rule writes them.
+# Every section's tables, figures and captions as rule outputs (several stages' rules use them).
 
-from snakemake.io import report as for_report  # Snakemake's report() flag; the bare name starts a directive here
-
-from audiosae.report import registry as report_registry
-
-REPORT_FLAGS = report_registry.flags(config)
-REPORT_SECTIONS = {s.name: s for s in report_registry.sections(REPORT_FLAGS)}
-
-
-def _sections(section):
-    return REPORT_SECTIONS.values() if section is None else [REPORT_SECTIONS[section]]
-
-
-def section_tables(section, ext):
-    """results/tables/<name>.<ext> of one report section (all sections with section=None)."""
-    return [layout.table_path(t, ext) for s in _sections(section) for t in s.tables]
-
-
-def section_figures(section, ext):
-    return [layout.figure_path(f, ext) for s in _sections(section) for f in s.figure_names(REPORT_FLAGS)]
-
-
-def section_captions(section=None):
-    """Each section's figure captions file (sections without figures have none)."""
-    return [layout.captions_path(s.name) for s in _sections(section) if s.figure_names(REPORT_FLAGS)]
-
-
-def section_table_outputs(section):
-    """A section's CSV tables, flagged for `snakemake --report` (captions in report/tables/, relative to rules/)."""
-    return [for_report(p, caption=f"../report/tables/{Path(p).stem}.rst", category="Tables",
-                       labels={"table": Path(p).stem}) for p in section_tables(section, "csv")]
-
-
-def section_figure_outputs(section):
-    """A section's PNG figures, flagged for `snakemake --report` (captions in report/figures/, relative to rules/)."""
-    return [for_report(p, caption=f"../report/figures/{Path(p).stem}.rst", category="Figures",
-                       subcategory=report_registry.figure_subcategory(Path(p).stem), labels={"figure": Path(p).stem})
-            for p in section_figures(section, "png")]
+include: "inputs/sections.smk"
