@@ -162,6 +162,13 @@ def seed_reps_of(model, layer):
     return CLIP_SEED_REPS + (FRAME_SEED_REPS if is_frame_layer(model, layer) else [])
 
 
+def has_seed_group(model, layer, rep):
+    """Whether `rep` is trained with other seeds too (its node's stability file then covers its level and
+    sparsity): what an atlas page and a model card show when it is."""
+    rep = Rep.parse(str(rep))
+    return (rep.level, rep.sparsity) in {(r.level, r.sparsity) for r in seed_reps_of(model, layer)}
+
+
 def seed_node_reps():
     return [(m, l, r) for m, l in nodes() for r in seed_reps_of(m, l)]
 

@@ -23,9 +23,9 @@ def get_atlas_frames(wildcards):
 
 def get_atlas_stability(wildcards):
     """The node's stability file when this rep is the default seed of a seed group (its cards show recurrence)."""
-    rep = Rep.parse(wildcards.rep)
-    seeded = {(r.level, r.sparsity) for r in seed_reps_of(wildcards.model, int(wildcards.layer))}
-    return [layout.stability_path(wildcards.model, wildcards.layer)] if (rep.level, rep.sparsity) in seeded else []
+    if has_seed_group(wildcards.model, int(wildcards.layer), wildcards.rep):
+        return [layout.stability_path(wildcards.model, wildcards.layer)]
+    return []
 
 
 def get_atlas_rank_array(wildcards):

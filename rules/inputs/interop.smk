@@ -45,6 +45,6 @@ def get_export_inputs(wildcards):
            "store": (layout.FRAMES if rep.level == "frame" else layout.EMBEDDINGS).format(model=m)}
     if "atlas" in REPORT_SECTIONS and rep in reps_of(m, l):  # extra seeds have no atlas page
         out["atlas"] = layout.atlas_dir(m, l, rep)
-    if (rep.level, rep.sparsity) in {(r.level, r.sparsity) for r in seed_reps_of(m, l)}:
+    if has_seed_group(m, l, rep):
         out["stability"] = layout.stability_path(m, l)
     return out

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from audiosae.encoders.twin import is_twin_name, trained_name
+from audiosae.layout import Rep
 
 ORIGINAL = "original"
 CLAIM_K = 5
@@ -143,17 +144,6 @@ def sparse_probe_doc(store: str | Path, array: str, manifest, targets: list[dict
 # ---------------------------------------------------------------- tables
 
 
-def _level(rep: str) -> tuple[str, float]:
-    if rep == ORIGINAL:
-        return "original", math.nan
-    m = rep.split("-seed")[0]
-    if m.startswith("fsae"):
-        return "frame", float(m[4:])
-    if m.startswith("sae"):
-        return "clip", float(m[3:])
-    return "external", math.nan
-
-
 def stability_table(docs: Iterable[dict]) -> pd.DataFrame:
     rows = []
     for d in docs:
@@ -179,7 +169,8 @@ def sparse_table(docs: Iterable[dict], resamples: int = 1000, ci: float = 0.95, 
                  for t, r in d["targets"].items()}
     rows = []
     for d in docs:
-        level, sparsity = _level(d["rep"])
+        rep = Rep.parse(d["rep"])
+        level, sparsity = rep.level, rep.sparsity_value
         for target, r in d["targets"].items():
             res = from_dict(r)
             base = originals.get((d["model"], d["layer"], target))
