@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from audiosae.controls.claims import ALSO_RANDOM, judge, split_twin, with_twin
 from audiosae.report.claims import Claim, claim_disentanglement
@@ -74,3 +75,69 @@ def test_the_report_shows_the_trained_and_the_twin_answer_side_by_side():
     assert 'v-supported">supported' in twin  # the twin's own verdict, beside the trained one
     assert 'v-also-on-random-weights">also on random weights' in block  # the verdict that follows from the pair
     assert claim.numbers["twin_sentence"] in block
+
+
+def test_the_seed_spread_widens_the_margin_where_it_is_wider_than_the_interval():
+    """Supported against the twin on intervals alone; not once the trained effect's range over SAE seeds reaches the
+    twin's interval (the issue's "beyond the seed spread, where that is wider")."""
+    twin = _claim("supported", [0.1, 0.05, 0.2])
+    narrow = _claim("supported", [0.3, 0.25, 0.35])
+    narrow.numbers["effect_seeds"] = {42: 0.3, 43: 0.28}  # within the interval: changes nothing
+    assert judge(narrow, twin).verdict == "supported"
+    wide = _claim("supported", [0.3, 0.25, 0.35])
+    wide.numbers["effect_seeds"] = {42: 0.3, 43: 0.15}  # seed 43 falls below the twin's upper end
+    judged = judge(wide, twin)
+    assert judged.verdict == ALSO_RANDOM
+    assert "spread over SAE seeds" in judged.sentence and "seed 43" in judged.sentence
+    assert "wider than the interval" in judged.sentence
+    twin_wide = _claim("not supported", [0.1, 0.05, 0.2])
+    twin_wide.numbers["effect_seeds"] = {42: 0.1, 43: 0.27}  # the twin's spread reaches the trained interval
+    assert judge(narrow, twin_wide).verdict == "inconclusive"
+
+
+def _probe_with_seeds(sae_acc: float, seed_acc: float) -> dict[str, pd.DataFrame]:
+    rows, spread = [], []
+    for model in ("m", "m_random"):
+        for layer in (1, 2):
+            rows.append({"model": model, "layer": layer, "rep": "original", "target": "technique",
+                         "sparsity": float("nan"), "accuracy": 0.8, "accuracy_lo": 0.75, "accuracy_hi": 0.85})
+            d = sae_acc - 0.8 if model == "m" else -0.4
+            rows.append({"model": model, "layer": layer, "rep": "sae0.9", "target": "technique", "sparsity": 0.9,
+                         "accuracy": 0.8 + d, "accuracy_lo": 0.75 + d, "accuracy_hi": 0.85 + d,
+                         "delta_accuracy": d, "delta_accuracy_lo": d - 0.03, "delta_accuracy_hi": d + 0.03})
+            other = seed_acc if model == "m" else 0.4
+            spread.append({"model": model, "twin": model.endswith("_random"), "layer": layer, "level": "clip",
+                           "sparsity": 0.9, "metric": "accuracy_technique", "seeds": "42,43",
+                           "values": f"{0.8 + d:.4g},{other:.4g}"})
+    return {"probe": pd.DataFrame(rows), "seed_spread": pd.DataFrame(spread)}
+
+
+def test_claim_one_carries_its_effect_over_seeds_and_a_bad_seed_stops_the_support():
+    from audiosae.report.claims import claims_task_information
+
+    def claims(tables):
+        return claims_task_information(tables["probe"], seed_spread=tables.get("seed_spread"))
+
+    (steady,) = with_twin(claims, _probe_with_seeds(sae_acc=0.8, seed_acc=0.79))
+    assert steady.numbers["effect_seeds"] == {42: 0.0, 43: pytest.approx(-0.01)}
+    assert steady.numbers["twin_effect_seeds"][43] == pytest.approx(-0.4)
+    assert steady.verdict == "supported"  # kept on the trained model, lost on the twin, beyond interval and seeds
+    (shaky,) = with_twin(claims, _probe_with_seeds(sae_acc=0.8, seed_acc=0.3))
+    assert shaky.numbers["effect_seeds"][43] == pytest.approx(-0.5)
+    assert shaky.verdict == "inconclusive"  # seed 43 loses as much as the twin: the seed spread reaches it
+    assert "Over SAE seeds 42, 43" in shaky.numbers["trained_sentence"]
+
+
+def test_claim_seven_takes_each_seeds_latents_in_place_of_the_default():
+    from audiosae.controls.report import claim_sparse_probing
+
+    rows = []
+    for layer in (1, 2):
+        for rep, delta in (("sae0.9", 0.2), ("sae0.9-seed43", -0.1 if layer == 1 else 0.2)):
+            rows.append({"model": "m", "twin": False, "layer": layer, "rep": rep, "level": "clip", "sparsity": 0.9,
+                         "target": "technique", "k": 5, "delta": delta, "delta_lo": delta - 0.05,
+                         "delta_hi": delta + 0.05})
+    (claim,) = claim_sparse_probing(pd.DataFrame(rows))
+    assert claim.numbers["pairs"] == 2 and claim.numbers["better"] == 2  # the extra seed is not counted twice
+    assert claim.numbers["effect_seeds"] == {"default": pytest.approx(0.2), 43: pytest.approx(0.05)}
+    assert "seed 43" in claim.sentence

@@ -39,8 +39,9 @@ def get_stability_inputs(wildcards):
 
 
 def sparse_probe_reps(model, layer):
-    """What k-sparse probing compares on one node: the layer's own dimensions and its clip SAEs."""
-    return [Rep()] + CLIP_REPS
+    """What k-sparse probing compares on one node: the layer's own dimensions and its clip SAEs, every seed (the
+    extra seeds give the k-sparse claim its spread over seeds)."""
+    return [Rep()] + CLIP_REPS + [r for r in seed_reps_of(model, layer) if r.level == "clip"]
 
 
 def sparse_probe_results(wildcards=None):

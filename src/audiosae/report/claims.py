@@ -75,13 +75,41 @@ def _pts(x: float) -> str:
     return f"{100 * float(x):+.1f}"
 
 
+def seed_effects(at_top: pd.DataFrame, seed_spread: pd.DataFrame | None, metric: str, level: str = "clip",
+                 column: str = "accuracy", base: str = "accuracy_orig") -> dict[int, float] | None:
+    """{seed: mean over `at_top`'s nodes of (the seed's `metric` − `base`)}: the claim's effect recomputed with each
+    SAE seed's value where the node was trained with several seeds (the seed_spread table of the controls section),
+    the default seed's elsewhere; None when no node of `at_top` has seeds."""
+    if seed_spread is None or seed_spread.empty or at_top.empty:
+        return None
+    top = float(at_top["sparsity"].iloc[0])
+    s = seed_spread[(seed_spread["metric"] == metric) & (seed_spread["level"] == level)
+                    & np.isclose(seed_spread["sparsity"].astype(float), top)]
+    per = {}
+    for _, row in s.iterrows():
+        seeds = [int(x) for x in str(row["seeds"]).split(",")]
+        values = [float(x) for x in str(row["values"]).split(",")]
+        per[(row["model"], int(row["layer"]))] = dict(zip(seeds, values))
+    keys = [(m, int(l)) for m, l in zip(at_top["model"], at_top["layer"])]
+    if not any(k in per for k in keys):
+        return None
+    seeds = sorted({seed for v in per.values() for seed in v})
+    out = {}
+    for seed in seeds:
+        value = [per[k].get(seed, np.nan) if k in per else own for k, own in zip(keys, at_top[column])]
+        out[seed] = float(np.nanmean(np.asarray(value, float) - at_top[base].to_numpy(float)))
+    return out
+
+
 def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_POINTS,
-                           target: str | None = None) -> Claim:
+                           target: str | None = None, seed_spread: pd.DataFrame | None = None) -> Claim:
     """Claim 1 for one probe target (the first in the table when None), judged on paired intervals.
 
     Per node, at the sparsest SAE, the paired bootstrap interval [lo, hi] of SAE minus
     original accuracy decides: kept when lo >= -tol (a loss beyond `tol` points is ruled
     out), lost when hi < -tol (a loss beyond `tol` is certain), undecided otherwise.
+    Its effect (for the judgment against the twin) is the mean SAE-minus-original
+    accuracy over the nodes, with each SAE seed's where `seed_spread` has several.
     """
     if target is None and "target" in probe and len(probe):
         target = str(probe["target"].iloc[0])
@@ -158,14 +186,22 @@ def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_
                "worst_delta_interval_points": [100 * float(worst["delta_accuracy_lo"]),
                                                100 * float(worst["delta_accuracy_hi"])],
                "nodes": n, "nodes_kept": n_kept, "nodes_lost": n_lost,
-               "difference_verdicts": {k: int(v) for k, v in verdicts.items()}}
+               "difference_verdicts": {k: int(v) for k, v in verdicts.items()},
+               "effect": [float(at_top[c].mean()) for c in ("delta_accuracy", "delta_accuracy_lo",
+                                                            "delta_accuracy_hi")]}
+    seeds = seed_effects(at_top, seed_spread, f"accuracy_{target}") if target else None
+    if seeds:
+        numbers["effect_seeds"] = seeds
+        sentence += (f" Over SAE seeds {', '.join(map(str, seeds))}, the mean change over nodes is "
+                     + ", ".join(f"{_pts(v)}" for v in seeds.values()) + " points.")
     return Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)
 
 
-def claims_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_POINTS) -> list[Claim]:
-    """Claim 1 for every probe target, in the table's order."""
+def claims_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_POINTS,
+                            seed_spread: pd.DataFrame | None = None) -> list[Claim]:
+    """Claim 1 for every probe target, in the table's order (with its spread over SAE seeds from `seed_spread`)."""
     targets = list(dict.fromkeys(probe["target"])) if "target" in probe and len(probe) else [None]
-    return [claim_task_information(probe, tol, t) for t in targets]
+    return [claim_task_information(probe, tol, t, seed_spread) for t in targets]
 
 
 # ---------------------------------------------------------------- claim 2
@@ -324,7 +360,7 @@ def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
     """The four claims of PAPER.md, in its order, answered from the aggregate tables (clip level)."""
     tables = paper_level(tables)
     return [
-        *claims_task_information(tables["probe"]),
+        *claims_task_information(tables["probe"], seed_spread=tables.get("seed_spread")),
         claim_reconstruction(tables["reconstruction"]),
         claim_disentanglement(tables["disentanglement"]),
         claim_layers(tables["categories"]),
