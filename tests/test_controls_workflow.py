@@ -75,6 +75,7 @@ def test_sparse_probing_compares_layer_saes_and_twin_at_every_k(controls_run):
             for k in (1, 5):
                 assert (twin, rep, k) in got
     assert sp["balanced_accuracy"].between(0, 1).all()
+    assert {"sae0.9-seed43"} <= set(sp["rep"])  # the extra seed too: the claim's spread over seeds
     sae = sp[sp["rep"] != "original"]
     assert sae["delta"].notna().all() and (sae["delta_lo"] <= sae["delta_hi"]).all()
 
@@ -83,6 +84,10 @@ def test_sparse_probing_compares_layer_saes_and_twin_at_every_k(controls_run):
 def test_every_claim_is_judged_against_the_twin_and_the_report_shows_both(controls_run):
     claims = json.loads((controls_run / "results/claims.json").read_text())
     assert any(c["key"] == "sparse-probing" for c in claims)
+    by_key = {c["key"]: c for c in claims}
+    for key in ("1-technique", "sparse-probing"):  # claims with an effect carry it per seed, for both sides
+        assert set(map(str, by_key[key]["numbers"]["effect_seeds"])) >= {"43"}, key
+        assert by_key[key]["numbers"]["twin_effect_seeds"], key
     for c in claims:
         assert c["verdict"] in VERDICTS
         assert c["numbers"]["twin_verdict"] in VERDICTS, c["key"]
