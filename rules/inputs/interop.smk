@@ -48,3 +48,7 @@ def get_export_inputs(wildcards):
     if has_seed_group(m, l, rep):
         out["stability"] = layout.stability_path(m, l)
     return out
+
+
+def seed_node_reps():
+    return [(m, l, r) for m, l in nodes() for r in seed_reps_of(m, l)]

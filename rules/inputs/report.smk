@@ -38,3 +38,8 @@ def get_config_yaml():
     from audiosae.config import study_config
 
     return yaml.safe_dump(study_config(config), sort_keys=False, default_flow_style=False)
+
+
+def external_dirs(wildcards=None):
+    """The results/ext folder of every sae.external entry (written by rules/interop.smk, read by the report)."""
+    return [layout.ext_dir(e["model"], e["layer"], f"ext-{e['name']}") for e in config["sae"]["external"]]
