@@ -49,6 +49,7 @@ def pytest_configure(config):
         config.option.reportchars = chars + "s"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the mark into the test's id
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), keep each module on one worker (its
     module-scoped study runs once) and every user of the session's tiny study (`demo_run`) on one worker (it runs
@@ -56,6 +57,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         group = "demo_run" if "demo_run" in getattr(item, "fixturenames", ()) else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Refuse a run whose xdist groups were silently dropped: with `--dist loadgroup`, xdist writes each test's group
+    into its id ('...@group'); pytest 9.2 ignores that write (pytest-xdist#1386), and then every worker runs every
+    module-scoped study again (the suite took 26 min instead of ~15)."""
+    config = session.config
+    if not getattr(config.option, "loadgroup", False) or not hasattr(config, "workerinput"):
+        return
+    lost = [item.nodeid for item in session.items if "@" not in item.nodeid.rsplit("]", 1)[-1]]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup but {len(lost)} tests have no group in their id (first: {lost[0]}); "
+                                f"pytest {pytest.__version__} with this pytest-xdist does not group tests: install "
+                                f"the test extra's pytest (pip install -e '.[test]')")
 
 
 def tiny_config(**overrides) -> dict:
