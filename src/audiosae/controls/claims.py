@@ -62,7 +62,7 @@ def split_twin(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame]
 def _effect(claim) -> tuple[float, float, float] | None:
     """(estimate, lo, hi) of the claim's effect, lo and hi widened to its range over SAE seeds where that is wider."""
     e = (claim.numbers or {}).get("effect")
-    if e is None or len(e) != 3 or any(v is None for v in e):
+    if e is None or len(e) != 3 or any(v is None or not math.isfinite(float(v)) for v in e):
         return None
     est, lo, hi = float(e[0]), float(e[1]), float(e[2])
     seeds = seed_range(claim)
@@ -139,7 +139,7 @@ def judge(trained, twin):
 def _iv(claim) -> str:
     """The claim's effect as 'estimate [lo, hi]' (its interval), with its range over SAE seeds where it has one."""
     e = (claim.numbers or {}).get("effect")
-    if e is None or any(v is None for v in e):
+    if _effect(claim) is None:
         return "n/a"
     return f"{float(e[0]):.3g} [{float(e[1]):.3g}, {float(e[2]):.3g}]" + _seed_note(claim)
 
