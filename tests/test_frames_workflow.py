@@ -11,7 +11,7 @@ import pytest
 from audiosae import store as zstore
 from audiosae.frames.store import require_complete
 from conftest import run_snakemake, tiny_config
-from test_workflow import assert_same_result_files, incomplete_outputs, kill_when, planned
+from test_workflow import assert_same_outputs, incomplete_outputs, kill_when, planned
 
 pytestmark = pytest.mark.workflow
 
@@ -79,24 +79,29 @@ def _frame_store_being_written(workdir) -> list:
     return [p for p in (workdir / "results/frames").glob("*.zarr.tmp-*") if (p / "zarr.json").exists()]
 
 
-def test_sigkill_while_a_frame_store_is_written_then_rerun_gives_identical_tables(frames_run, tmp_path):
+def test_sigkill_while_a_frame_store_is_written_then_rerun_gives_identical_frame_saes(frames_run, tmp_path):
     """Killed while extract_frames writes the frame store: a partial store is left in its temporary sibling,
-    the store itself is absent and marked incomplete, the rerun removes the partial store and its tables equal
-    the clean run's byte for byte."""
+    the store itself is absent and marked incomplete, the rerun removes the partial store, and the store and the
+    frame SAEs trained on it equal the clean run's byte for byte (JSON up to the run's own timings)."""
+    from audiosae import layout
+
     work = tmp_path / "killed"
     work.mkdir()
     store = "results/frames/resemblyzer.zarr"
+    fsaes = [layout.sae_dir("resemblyzer", 2, layout.Rep.sae(s, "frame")) for s in ("0.5", "0.9")]
+    targets = [f"{d}/metrics.json" for d in fsaes]
     # Also stops when the store itself is being written (a writer that skipped the temporary folder).
     kill_when(work, frames_config(), lambda: bool(_frame_store_being_written(work)) or (work / store).exists(),
-              "the frame store's temporary folder appeared")
+              "the frame store's temporary folder appeared", targets=targets)
     partial = _frame_store_being_written(work)
     assert not (work / store).exists(), "the killed frame store is in place, partly written"
     assert partial, "no partial frame store left by the kill"
     assert store in incomplete_outputs(work)
-    # Not taken as complete: the rerun plans the extraction and everything after it.
-    assert planned(work, frames_config(), "--rerun-incomplete")["extract_frames"] == 1
-    run_snakemake(work, "--rerun-incomplete", config=frames_config())
+    # Not taken as complete: the rerun plans the extraction and the frame SAEs after it.
+    again = planned(work, frames_config(), "--rerun-incomplete", *targets)
+    assert again["extract_frames"] == 1 and again["train_frame_sae"] == 2, again
+    run_snakemake(work, "--rerun-incomplete", *targets, config=frames_config())
     assert not incomplete_outputs(work)
     require_complete(work / store)
     assert not any(p.exists() for p in partial), "the killed writer's partial store is still on disk"
-    assert_same_result_files(frames_run, work)
+    assert_same_outputs(frames_run, work, [store, *fsaes])
