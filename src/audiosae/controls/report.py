@@ -212,7 +212,7 @@ def seed_spread_table(docs: Iterable[dict]) -> pd.DataFrame:
                          "mean": float(ok.mean()) if ok.size else None,
                          "std": float(ok.std(ddof=1)) if ok.size > 1 else None,
                          "min": float(ok.min()) if ok.size else None, "max": float(ok.max()) if ok.size else None,
-                         "values": ",".join(f"{x:.4g}" for x in v)})
+                         "values": ",".join(f"{x:.6g}" for x in v)})
     df = pd.DataFrame(rows, columns=SPREAD_COLUMNS)
     return df.sort_values(["model", "twin", "layer", "level", "sparsity", "metric"]).reset_index(drop=True)
 
