@@ -75,7 +75,7 @@ def _pts(x: float) -> str:
     return f"{100 * float(x):+.1f}"
 
 
-def seed_effects(at_top: pd.DataFrame, seed_spread: pd.DataFrame | None, metric: str, level: str = "clip",
+def seed_effects(at_top: pd.DataFrame, seed_spread: pd.DataFrame | None, metric: str, level: str | None = None,
                  column: str = "accuracy", base: str = "accuracy_orig") -> dict[int, float] | None:
     """{seed: mean over `at_top`'s nodes of (the seed's `metric` − `base`)}: the claim's effect recomputed with each
     SAE seed's value where the node was trained with several seeds (the seed_spread table of the controls section),
@@ -83,6 +83,8 @@ def seed_effects(at_top: pd.DataFrame, seed_spread: pd.DataFrame | None, metric:
     if seed_spread is None or seed_spread.empty or at_top.empty:
         return None
     top = float(at_top["sparsity"].iloc[0])
+    if level is None:  # the SAEs' level: clip, or frame in a study with frame SAEs only
+        level = str(at_top["level"].iloc[0]) if "level" in at_top else "clip"
     s = seed_spread[(seed_spread["metric"] == metric) & (seed_spread["level"] == level)
                     & np.isclose(seed_spread["sparsity"].astype(float), top)]
     per = {}
