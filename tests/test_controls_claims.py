@@ -141,3 +141,30 @@ def test_claim_seven_takes_each_seeds_latents_in_place_of_the_default():
     assert claim.numbers["pairs"] == 2 and claim.numbers["better"] == 2  # the extra seed is not counted twice
     assert claim.numbers["effect_seeds"] == {"default": pytest.approx(0.2), 43: pytest.approx(0.05)}
     assert "seed 43" in claim.sentence
+
+
+def test_claims_two_and_five_state_their_metric_spread_over_seeds():
+    """The claims whose statistic is a per-node SAE metric (test FVU, interpretable share) say how far it moves
+    between SAE seeds, from the controls' seed_spread table; without it they say nothing of seeds."""
+    from audiosae.atlas.report import claim_interpretable
+    from audiosae.report.claims import claim_reconstruction
+
+    spread = pd.DataFrame([
+        {"model": "m", "layer": layer, "level": "clip", "sparsity": 0.9, "metric": metric, "seeds": "42,43",
+         "min": lo, "max": hi}
+        for layer, metric, lo, hi in ((1, "test_fvu", 0.40, 0.43), (2, "test_fvu", 0.20, 0.21),
+                                      (1, "interpretable_share", 0.10, 0.15), (2, "interpretable_share", 0.2, 0.2))])
+    rec = pd.DataFrame([{"model": "m", "layer": layer, "rep": f"sae{s}", "level": "clip", "sparsity": s,
+                         "test_fvu": fvu, "test_cosine": 0.9} for layer in (1, 2) for s, fvu in ((0.5, 0.1), (0.9, 0.4))])
+    claim = claim_reconstruction(rec, seed_spread=spread)
+    assert "Over SAE seeds 42, 43 (sparsity 0.9), a node's test FVU varies by at most 0.03 (m layer 1" in claim.sentence
+    assert claim.numbers["seed_range_max"] == pytest.approx(0.03) and claim.numbers["seed_nodes"] == 2
+    assert "seed" not in claim_reconstruction(rec).sentence
+
+    interp = pd.DataFrame([{"model": "m", "layer": layer, "rep": rep, "level": lv, "sparsity": s, "share": share,
+                            "delta_share": share - 0.1 if rep != "original" else None, "clear": 3,
+                            "auroc_threshold": 0.9, "rho_threshold": 0.7}
+                           for layer in (1, 2) for rep, lv, s, share in (("original", "original", None, 0.1),
+                                                                         ("sae0.9", "clip", 0.9, 0.2))])
+    five = claim_interpretable({"interpretable": interp, "seed_spread": spread})
+    assert "share of clearly labelled live latents varies by at most 5 points (m layer 1" in five.sentence

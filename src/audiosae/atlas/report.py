@@ -147,7 +147,7 @@ def build_tables(atlas_dirs, ablation_paths) -> dict[str, pd.DataFrame]:
 
 
 def claim_interpretable(tables: dict[str, pd.DataFrame], majority: float = MAJORITY):
-    from audiosae.report.claims import MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim
+    from audiosae.report.claims import MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim, seed_spread_note
 
     df = tables.get("interpretable", pd.DataFrame())
     paper = ("(Beyond the paper) SAE latents are more often interpretable one by one than the layer's dimensions: "
@@ -194,6 +194,10 @@ def claim_interpretable(tables: dict[str, pd.DataFrame], majority: float = MAJOR
     verdict = SUPPORTED if frac >= majority else NOT_SUPPORTED if frac <= 1 - majority else MIXED
     numbers = {"pairs": n, "sae_share_higher": higher, "sae_share_mean": float(sae["share"].mean()),
                "original_share_mean": float(orig["share"].mean())}
+    note, seeds = seed_spread_note(tables.get("seed_spread"), "interpretable_share", "share of clearly labelled live "
+                                   "latents", level=str(sae["level"].iloc[0]), scale=100, unit=" points")
+    sentence += note
+    numbers.update(seeds)
     return Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)
 
 

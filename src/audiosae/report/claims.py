@@ -103,6 +103,25 @@ def seed_effects(at_top: pd.DataFrame, seed_spread: pd.DataFrame | None, metric:
     return out
 
 
+def seed_spread_note(seed_spread: pd.DataFrame | None, metric: str, what: str, level: str = "clip",
+                     scale: float = 1.0, unit: str = "") -> tuple[str, dict]:
+    """(' Over SAE seeds …, <what> varies by at most … at <node> (mean range …).', numbers) from the controls'
+    seed_spread table, for the claims whose statistic is a per-node metric of the SAE; ('', {}) without seeds."""
+    if seed_spread is None or seed_spread.empty:
+        return "", {}
+    s = seed_spread[(seed_spread["metric"] == metric) & (seed_spread["level"] == level)].dropna(subset=["min", "max"])
+    if s.empty:
+        return "", {}
+    ranges = (s["max"].astype(float) - s["min"].astype(float)) * scale
+    widest = s.loc[ranges.idxmax()]
+    sparsities = ", ".join(_g(x) for x in sorted(s["sparsity"].unique()))
+    note = (f" Over SAE seeds {str(widest['seeds']).replace(',', ', ')} (sparsity {sparsities}), a node's {what} "
+            f"varies by at most {ranges.max():.3g}{unit} ({_node(widest)}; mean range {ranges.mean():.3g}{unit} over "
+            f"{len(s)} nodes).")
+    return note, {"seed_range_max": float(ranges.max()), "seed_range_mean": float(ranges.mean()),
+                  "seed_nodes": int(len(s))}
+
+
 def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_POINTS,
                            target: str | None = None, seed_spread: pd.DataFrame | None = None) -> Claim:
     """Claim 1 for one probe target (the first in the table when None), judged on paired intervals.
@@ -209,7 +228,8 @@ def claims_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE
 # ---------------------------------------------------------------- claim 2
 
 
-def claim_reconstruction(rec: pd.DataFrame, sharp: float = SHARP_RATIO) -> Claim:
+def claim_reconstruction(rec: pd.DataFrame, sharp: float = SHARP_RATIO,
+                         seed_spread: pd.DataFrame | None = None) -> Claim:
     paper = "Reconstruction degrades sharply at 99 % sparsity."
     rule = (f"supported when the last sparsity step raises test FVU in every node and multiplies the mean FVU by "
             f"at least {sharp:g}, more than any earlier step; mixed when FVU rises from the lowest to the highest "
@@ -249,6 +269,10 @@ def claim_reconstruction(rec: pd.DataFrame, sharp: float = SHARP_RATIO) -> Claim
         verdict = MIXED
     numbers = {"sparsities": [float(s) for s in sp], "mean_test_fvu": [float(mean[s]) for s in sp],
                "step_ratios": ratios, "nodes_rising_last_step": n_rise, "nodes": n_nodes}
+    note, seeds = seed_spread_note(seed_spread, "test_fvu", "test FVU",
+                                   level=str(rec["level"].iloc[0]) if "level" in rec else "clip")
+    sentence += note
+    numbers.update(seeds)
     return Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)
 
 
@@ -363,7 +387,7 @@ def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
     tables = paper_level(tables)
     return [
         *claims_task_information(tables["probe"], seed_spread=tables.get("seed_spread")),
-        claim_reconstruction(tables["reconstruction"]),
+        claim_reconstruction(tables["reconstruction"], seed_spread=tables.get("seed_spread")),
         claim_disentanglement(tables["disentanglement"]),
         claim_layers(tables["categories"]),
     ]
