@@ -117,7 +117,7 @@ def seed_spread_note(seed_spread: pd.DataFrame | None, metric: str, what: str, l
     sparsities = ", ".join(_g(x) for x in sorted(s["sparsity"].unique()))
     note = (f" Over SAE seeds {str(widest['seeds']).replace(',', ', ')} (sparsity {sparsities}), a node's {what} "
             f"varies by at most {ranges.max():.3g}{unit} ({_node(widest)}; mean range {ranges.mean():.3g}{unit} over "
-            f"{len(s)} nodes).")
+            f"{len(s)} node{'' if len(s) == 1 else 's'}).")
     return note, {"seed_range_max": float(ranges.max()), "seed_range_mean": float(ranges.mean()),
                   "seed_nodes": int(len(s))}
 
