@@ -84,7 +84,7 @@ def seed_name(seed) -> str:
 
 
 def _seed_note(claim) -> str:
-    """' (over seeds 42, 43: a to b, wider than the interval)' where the claim has an effect over seeds."""
+    """'; over seed 42, seed 43: a to b, wider than the interval' where the claim has an effect over seeds."""
     seeds, e = seed_range(claim), (claim.numbers or {}).get("effect")
     if seeds is None or e is None:
         return ""
