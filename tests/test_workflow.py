@@ -7,6 +7,7 @@ which jobs a change re-plans.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -133,8 +134,6 @@ def _without_measurements(doc):
 def output_files(workdir: Path, outputs: list[str]) -> dict[str, object]:
     """Every file of the given outputs (files or folders, exports left out) by path: bytes, or for JSON the
     document without its MEASURED_KEYS."""
-    import json
-
     workdir = Path(workdir)
     files = {}
     for out in outputs:

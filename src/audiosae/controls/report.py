@@ -377,8 +377,8 @@ def claim_sparse_probing(df: pd.DataFrame, k: int = CLAIM_K, majority: float = M
     part = df[(df["k"] == k) & (df["rep"] != ORIGINAL) & df["delta"].notna()] if len(df) else df
     if "level" in part and (part["level"] == "clip").any():
         part = part[part["level"] == "clip"]
-    seeds = part[part["rep"].map(_is_seed)] if len(part) else part
-    part = part[~part["rep"].map(_is_seed)] if len(part) else part
+    extra = part["rep"].map(_is_seed).astype(bool) if len(part) else pd.Series([], dtype=bool)
+    seeds, part = part[extra.to_numpy()], part[~extra.to_numpy()]
     if part.empty:
         return [Claim(sentence=f"No SAE representation has k-sparse probes at k = {k} beside its layer's.",
                       verdict=UNTESTABLE, **base)]
@@ -395,7 +395,7 @@ def claim_sparse_probing(df: pd.DataFrame, k: int = CLAIM_K, majority: float = M
     verdict = SUPPORTED if share >= majority else NOT_SUPPORTED if share <= 1 - majority else MIXED
     numbers = {"k": k, "pairs": n, "better": better, "worse": worse,
                "effect": [float(part["delta"].mean()), float(part["delta_lo"].mean()), float(part["delta_hi"].mean())]}
-    over_seeds = seed_effects(part, seeds)
+    over_seeds = seed_row_effects(part, seeds)
     if over_seeds:
         numbers["effect_seeds"] = over_seeds
         sentence += (" With each SAE seed's latents where the node has several, the mean difference is "
@@ -408,20 +408,16 @@ def _is_seed(rep) -> bool:
     return Rep.parse(str(rep)).seed is not None
 
 
-def seed_effects(part: pd.DataFrame, seed_rows: pd.DataFrame, default_seed: int | None = None) -> dict | None:
+def seed_row_effects(part: pd.DataFrame, seed_rows: pd.DataFrame) -> dict | None:
     """{seed: mean `delta` over `part`'s rows, each (model, layer, target, sparsity) row replaced by that seed's row
-    where it has one}; None without seed rows. The default seed is keyed by its own rows (`part`) as 'default'
-    unless `default_seed` names it."""
+    where it has one}, the default seed (`part` itself) keyed 'default'; None without seed rows."""
     if seed_rows is None or seed_rows.empty or part.empty:
         return None
     key = ["model", "layer", "target", "sparsity"]
-    reps = seed_rows["rep"].map(lambda r: Rep.parse(str(r)))
-    seed_rows = seed_rows.assign(seed=[r.seed for r in reps], sparsity=[r.sparsity_value for r in reps])
-    out = {"default" if default_seed is None else int(default_seed): float(part["delta"].mean())}
     own = part.set_index(key)["delta"]
-    for seed, rows in seed_rows.groupby("seed"):
-        other = rows.set_index(key)["delta"]
-        out[int(seed)] = float(other.reindex(own.index).fillna(own).mean())
+    out = {"default": float(own.mean())}
+    for seed, rows in seed_rows.groupby(seed_rows["rep"].map(lambda r: Rep.parse(str(r)).seed)):
+        out[int(seed)] = float(rows.set_index(key)["delta"].reindex(own.index).fillna(own).mean())
     return out
 
 
