@@ -23,7 +23,7 @@ def _small_transformer(**extra) -> dict:
 
 
 def save_tiny_hf_model(kind: str, folder: Path, commit: str = FAKE_COMMIT) -> Path:
-    """Write a random tiny `kind` model (wavlm | hubert | ast) and its feature extractor into `folder`."""
+    """Write a random tiny `kind` model (wavlm | hubert | ast | ast-head) and its feature extractor into `folder`."""
     import torch
     from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, HubertConfig, HubertModel,
                               Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel)
@@ -38,6 +38,13 @@ def save_tiny_hf_model(kind: str, folder: Path, commit: str = FAKE_COMMIT) -> Pa
         fe = Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=False)
     elif kind == "ast":
         model = ASTModel(ASTConfig(**_small_transformer(), num_mel_bins=32, max_length=100))
+        fe = ASTFeatureExtractor(num_mel_bins=32, max_length=100)
+    elif kind == "ast-head":  # an AST checkpoint with its audio-classification head (as MIT/ast-finetuned-audioset)
+        from transformers import ASTForAudioClassification
+
+        labels = {i: f"class{i}" for i in range(5)}
+        model = ASTForAudioClassification(ASTConfig(**_small_transformer(), num_mel_bins=32, max_length=100,
+                                                    id2label=labels, label2id={v: k for k, v in labels.items()}))
         fe = ASTFeatureExtractor(num_mel_bins=32, max_length=100)
     else:
         raise ValueError(kind)

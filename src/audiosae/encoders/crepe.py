@@ -43,6 +43,12 @@ _CALIBRATION_FRAMES = {"tiny": 2048, "full": 512}
 
 
 PITCH_BINS = 360
+# torchcrepe: bin b is 20 * b + 1997.3794084376191 cents (above 10 Hz); predict() keeps 50 Hz .. 2006 Hz.
+CENTS_PER_BIN = 20
+CENTS_OFFSET = 1997.3794084376191
+FMIN_HZ, FMAX_HZ = 50.0, 2006.0
+# A frame is voiced where its periodicity reaches this (torchcrepe's README: threshold.At(.21)).
+VOICED_PERIODICITY = 0.21
 
 
 def layer_widths(capacity: str = "tiny") -> list[int]:
@@ -110,6 +116,39 @@ def frames(batch: torch.Tensor, hop: int) -> torch.Tensor:
     fr = fr - fr.mean(dim=-1, keepdim=True)
     # A silent frame becomes all zeros here (torchcrepe: divide by max(1e-10, std)).
     return fr / fr.std(dim=-1, keepdim=True).clamp_min(1e-10)
+
+
+def decode_pitch(salience: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor]":
+    """Pitch in cents (re 10 Hz) and periodicity of [..., 360] salience, as torchcrepe decodes them.
+
+    torchcrepe.postprocess with its weighted_argmax decoder: bins outside 50 Hz .. 2006 Hz
+    are excluded, the argmax bin b is found, the cents are the average of bins b-4 .. b+4
+    weighted by sigmoid(salience) (torchcrepe applies that sigmoid to the network's
+    already-sigmoid output), and periodicity is the salience at b. One difference, on
+    purpose: torchcrepe dithers its bin-to-cents table with fresh random noise once per
+    process; here the table is exact, so the same salience always gives the same pitch.
+    """
+    import math
+
+    import torch
+
+    shape = salience.shape[:-1]
+    sal = salience.reshape(-1, PITCH_BINS).float()
+    cents_of = CENTS_PER_BIN * torch.arange(PITCH_BINS, dtype=torch.float64, device=sal.device) + CENTS_OFFSET
+    lo = int(math.floor((1200 * math.log2(FMIN_HZ / 10) - CENTS_OFFSET) / CENTS_PER_BIN))
+    hi = int(math.ceil((1200 * math.log2(FMAX_HZ / 10) - CENTS_OFFSET) / CENTS_PER_BIN))
+    masked = sal.clone()
+    masked[:, :lo] = -float("inf")
+    masked[:, hi:] = -float("inf")
+    bins = masked.argmax(dim=1)
+    offsets = torch.arange(-4, 5, device=sal.device)
+    window = (bins[:, None] + offsets[None, :])
+    inside = (window >= max(lo, 0)) & (window < min(hi, PITCH_BINS))
+    window = window.clamp(0, PITCH_BINS - 1)
+    weights = torch.sigmoid(masked.gather(1, window).double()) * inside
+    cents = (weights * cents_of[window]).sum(1) / weights.sum(1)
+    periodicity = sal.gather(1, bins[:, None])[:, 0]
+    return cents.float().reshape(shape), periodicity.reshape(shape)
 
 
 class CrepeEncoder:
@@ -246,6 +285,85 @@ class CrepeEncoder:
                 per_layer[i].append(out)
             per_layer[-1].append(salience.float())
         return [torch.cat(parts).reshape(b, n_frames, -1).cpu() for parts in per_layer]
+
+    # ------------------------------------------------------------- splicing (audiosae.encoders.splice)
+
+    def _blocks(self):
+        m = self.model
+        return [(getattr(m, f"conv{i}"), getattr(m, f"conv{i}_BN"), (0, 0, 254, 254) if i == 1 else (0, 0, 31, 32))
+                for i in range(1, 7)]
+
+    def splice_prefix(self, batch, layer: int):
+        """Run CREPE up to hidden state `layer` (conv block layer + 1, or 6: the salience).
+
+        For a conv block, `h` is its batch-norm output averaged over the positions inside
+        each frame, [B, frames, channels] (what the frame store holds); the whole output
+        [n, C, positions, 1] is kept, so that `splice_resume` can move each frame's
+        per-channel mean to the patched value while keeping the variation inside the frame.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        from audiosae.encoders.splice import Prefix, check_layer
+
+        layer = check_layer("crepe", layer, self.num_hidden_states)
+        if self.needs_calibration:
+            raise RuntimeError("CREPE twin (random weights): call calibrate() on train audio before splicing")
+        with torch.no_grad():
+            batch = torch.as_tensor(batch, dtype=torch.float32).to(self.device)
+            fr = frames(batch, self.hop)
+            b, n_frames = fr.shape[:2]
+            x = fr.reshape(-1, WINDOW).to(self.dtype)[:, None, :, None]
+            blocks = self._blocks()
+            for conv, bn, pad in blocks[: min(layer + 1, 6)]:
+                out = bn(F.relu(conv(F.pad(x, pad))))
+                x = F.max_pool2d(out, (2, 1), (2, 1))
+            if layer == 6:
+                salience = self._classify(x)
+                return Prefix(layer, salience.float().reshape(b, n_frames, -1), {"shape": (b, n_frames)})
+            means = out.float().mean(dim=(2, 3))
+            return Prefix(layer, means.reshape(b, n_frames, -1), {"out": out, "means": means, "shape": (b, n_frames)})
+
+    def _classify(self, x):
+        import torch
+
+        m = self.model
+        return torch.sigmoid(m.classifier(x.permute(0, 2, 1, 3).reshape(-1, m.in_features)))
+
+    def splice_resume(self, prefix, h):
+        """The rest of CREPE from `prefix.layer` with per-frame values `h` [B, frames, D] in its place.
+
+        A conv block's output is shifted per frame and channel by (h - the frame's mean), so its
+        mean inside the frame becomes h and each position keeps its deviation from that mean.
+        Outputs: the salience [B, frames, 360], pitch in cents and periodicity per frame
+        (`decode_pitch`); hidden states from `prefix.layer` on, per frame.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        from audiosae.encoders.splice import Spliced, check_patch
+
+        check_patch(prefix.h, h, f"CREPE hidden state {prefix.layer}")
+        b, n_frames = prefix.state["shape"]
+        layer = prefix.layer
+        hidden = {layer: h.float()}
+        with torch.no_grad():
+            if layer == 6:
+                salience = h.reshape(b * n_frames, -1).to(self.device, torch.float32)
+            else:
+                out = prefix.state["out"]
+                shift = (h.reshape(b * n_frames, -1).to(self.device) - prefix.state["means"]).to(out.dtype)
+                x = F.max_pool2d(out + shift[:, :, None, None], (2, 1), (2, 1))
+                for i, (conv, bn, pad) in enumerate(self._blocks()[layer + 1:], start=layer + 1):
+                    out = bn(F.relu(conv(F.pad(x, pad))))
+                    hidden[i] = out.float().mean(dim=(2, 3)).reshape(b, n_frames, -1)
+                    x = F.max_pool2d(out, (2, 1), (2, 1))
+                salience = self._classify(x).float()
+                hidden[6] = salience.reshape(b, n_frames, -1)
+            cents, periodicity = decode_pitch(salience)
+        outputs = {"salience": salience.reshape(b, n_frames, -1).cpu(), "pitch_cents": cents.reshape(b, n_frames).cpu(),
+                   "periodicity": periodicity.reshape(b, n_frames).cpu()}
+        return Spliced({k: v.cpu() for k, v in hidden.items()}, outputs)
 
     def describe(self) -> dict:
         if self.random_seed is None:

@@ -238,7 +238,7 @@ class HFEncoder:
     """Pooled (and per-frame) `hidden_states` of a Hugging Face audio model."""
 
     def __init__(self, model_cfg: dict, weights_dir: str | Path, device: "torch.device", dtype: "torch.dtype",
-                 name: str = "model"):
+                 name: str = "model", with_head: bool = False):
         import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
@@ -264,6 +264,9 @@ class HFEncoder:
             # The twin: the architecture's own initialisation under the seed; the weights file is never read.
             with seeded(self.random_seed):
                 model = AutoModel.from_config(config, trust_remote_code=trust).to(dtype)
+        # With `with_head` (splicing) and a checkpoint that has an audio-classification head (AST), the head model
+        # too; `self.model` stays the base model that extraction reads, with the very same weights.
+        self.head_model = self._head(config, model, kw, dtype) if with_head else None
         self.model = model.eval().to(self.device)
         self.config = self.model.config
         fe_rate = int(getattr(self.feature_extractor, "sampling_rate", 16000))
@@ -274,6 +277,26 @@ class HFEncoder:
         probe = self.hidden_states(torch.zeros(1, self.sample_rate))
         self.num_hidden_states = len(probe)
         self.layer_widths = [int(h.shape[1]) for h in probe]
+
+    def _head(self, config, base, kw: dict, dtype):
+        """The checkpoint's audio-classification model around `base`, or None when it has no such head."""
+        from transformers import AutoModelForAudioClassification
+
+        from audiosae.encoders.twin import seeded
+
+        if not any(str(a).endswith("ForAudioClassification") for a in (getattr(config, "architectures", None) or [])):
+            return None
+        if self.random_seed is None:
+            head = AutoModelForAudioClassification.from_pretrained(str(self.weights_dir), config=config,
+                                                                   **{_dtype_kwarg(): dtype}, **kw)
+        else:
+            # the twin's head: random under the next seed, around the twin's own base weights
+            with seeded(self.random_seed + 1):
+                head = AutoModelForAudioClassification.from_config(config).to(dtype)
+        # The head runs on `base` itself (same weights as extraction's), so a hook on the base model's blocks
+        # is a hook on the head model's.
+        setattr(head, head.base_model_prefix, base)
+        return head.eval().to(self.device)
 
     def inputs(self, batch: "torch.Tensor") -> dict:
         """The feature extractor's tensors for a [B, T] batch (no attention mask: equal lengths)."""
@@ -337,6 +360,128 @@ class HFEncoder:
                              f"stack's formula says {want}; its frame grid is not the one audiosae assumes")
         return [h.float().cpu() for h in states]
 
+    # ------------------------------------------------------------- splicing (audiosae.encoders.splice)
+
+    def _layers(self):
+        """The transformer blocks: hidden_states[i] (i >= 1) is block i - 1's output, hidden_states[0] its input."""
+        import torch
+
+        enc = getattr(self.model, "encoder", None)
+        for attr in ("layers", "layer"):
+            mods = getattr(enc, attr, None)
+            if isinstance(mods, torch.nn.ModuleList) and len(mods) == self.num_hidden_states - 1:
+                return mods
+        raise RuntimeError(f"model '{self.name}' ({type(self.model).__name__}): no encoder.layers or encoder.layer "
+                           f"list of {self.num_hidden_states - 1} blocks to splice into")
+
+    def _run(self, inputs: dict):
+        model = self.head_model if self.head_model is not None else self.model
+        return model(**inputs, output_hidden_states=True, return_dict=True)
+
+    def splice_prefix(self, batch, layer: int):
+        """Run the model once, recording the outputs of the blocks before hidden state `layer`.
+
+        `h` is hidden_states[layer], the whole sequence [B, S, D] (AST's two summary tokens and
+        its patches included: the tokens the clip vector averages).
+        """
+        import torch
+
+        from audiosae.encoders.splice import Prefix, check_layer
+
+        layer = check_layer(self.name, layer, self.num_hidden_states)
+        mods = self._layers()
+        cached: dict[int, object] = {}
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep(i):
+            def hook(module, args, output):
+                cached[i] = output
+            return hook
+
+        def keep_input(module, args, kwargs):
+            seen["input"] = args[0] if args else kwargs["hidden_states"]
+
+        handles = [mods[i].register_forward_hook(keep(i)) for i in range(layer)]
+        if layer == 0:
+            handles.append(mods[0].register_forward_pre_hook(keep_input, with_kwargs=True))
+        # The last hidden state may be the final norm's output (AST, stable-layer-norm wav2vec 2.0: transformers
+        # ties hidden_states[-1] to last_hidden_state); then that norm is the module to patch.
+        norms = self._final_norms() if layer == self.num_hidden_states - 1 else {}
+        handles += [mod.register_forward_hook(keep(name)) for name, mod in norms.items()]
+        inputs = self.inputs(batch)
+        try:
+            with torch.no_grad():
+                out = self._run(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        h = out.hidden_states[layer]
+        at = _main(cached[layer - 1]) if layer > 0 else seen["input"]
+        final_norm = None
+        if at.shape != h.shape or not torch.equal(at, h):
+            final_norm = next((name for name in norms if torch.equal(_main(cached[name]), h)), None)
+            at = h if final_norm is not None else at
+        if at.shape != h.shape or not torch.equal(at, h):
+            raise RuntimeError(f"model '{self.name}' ({type(self.model).__name__}): hidden_states[{layer}] is not "
+                               f"the {'output of block ' + str(layer - 1) if layer else 'input of block 0'}; "
+                               f"audiosae cannot splice this architecture at that layer")
+        return Prefix(layer, h.float(), {"inputs": inputs, "cached": cached, "final_norm": final_norm})
+
+    def _final_norms(self) -> dict:
+        """LayerNorm modules of the base model outside its blocks ({dotted name: module})."""
+        import torch
+
+        blocks = {id(m) for block in self._layers() for m in block.modules()}
+        return {name: mod for name, mod in self.model.named_modules()
+                if isinstance(mod, torch.nn.LayerNorm) and id(mod) not in blocks}
+
+    def splice_resume(self, prefix, h):
+        """Rerun the model with hidden_states[layer] := h: the blocks before it return their recorded outputs
+        (only the front end runs again), the blocks after it run on h."""
+        import torch
+
+        from audiosae.encoders.splice import Spliced, check_patch
+
+        check_patch(prefix.h, h, f"model '{self.name}' hidden state {prefix.layer}")
+        layer = prefix.layer
+        new = h.to(self.device, self.dtype)
+        mods = self._layers()
+        cached = prefix.state["cached"]
+        handles = []
+        final_norm = prefix.state.get("final_norm")
+        patched_mods = [mods[i] for i in range(layer)]
+        try:
+            for i in range(layer):
+                recorded = _with_main(cached[i], new) if i == layer - 1 and final_norm is None else cached[i]
+                mods[i].forward = _returning(recorded)
+            if final_norm is not None:
+                norm = self.model.get_submodule(final_norm)
+                norm.forward = _returning(_with_main(cached[final_norm], new))
+                patched_mods.append(norm)
+            if layer == 0:
+                def swap(module, args, kwargs):
+                    if args:
+                        return (new, *args[1:]), kwargs
+                    return args, {**kwargs, "hidden_states": new}
+                handles.append(mods[0].register_forward_pre_hook(swap, with_kwargs=True))
+            with torch.no_grad():
+                out = self._run(prefix.state["inputs"])
+        finally:
+            for mod in patched_mods:
+                mod.__dict__.pop("forward", None)
+            for handle in handles:
+                handle.remove()
+        # hidden_states[layer] is what the patch put there (for layer 0 the model records the block's input
+        # before the pre-hook swaps it)
+        hidden = {layer: new.float().cpu(),
+                  **{i: out.hidden_states[i].float().cpu() for i in range(layer + 1, len(out.hidden_states))}}
+        outputs = {}
+        if getattr(out, "last_hidden_state", None) is not None:
+            outputs["last_hidden_state"] = out.last_hidden_state.float().cpu()
+        if getattr(out, "logits", None) is not None:
+            outputs["logits"] = out.logits.float().cpu()
+        return Spliced(hidden, outputs)
+
     def hop(self) -> str:
         cfg = self.config
         if getattr(cfg, "conv_stride", None):
@@ -369,3 +514,21 @@ class HFEncoder:
             "pooling": "mean over the sequence axis of every hidden_states entry (index 0 = embedding output)",
             "hop": self.hop(),
         }
+
+
+def _main(output):
+    """The hidden-state tensor of a block's output (a tensor, or a tuple whose first entry it is)."""
+    return output if not isinstance(output, (tuple, list)) else output[0]
+
+
+def _with_main(output, tensor):
+    """`output` with its hidden-state tensor replaced, the rest (WavLM's position bias, ...) unchanged."""
+    if not isinstance(output, (tuple, list)):
+        return tensor
+    return type(output)((tensor, *output[1:])) if isinstance(output, tuple) else [tensor, *output[1:]]
+
+
+def _returning(output):
+    def forward(*args, **kwargs):
+        return output
+    return forward

@@ -29,6 +29,7 @@ N_MELS = 40
 WINDOW_MS = 25
 HOP_MS = 10
 HIDDEN = 256
+EMBEDDING = 256
 N_LAYERS = 3
 TARGET_DBFS = -30.0
 _INT16_MAX = 2**15 - 1
@@ -108,12 +109,17 @@ class ResemblyzerEncoder:
                 lstm.load_state_dict({f"{p}_l0": state[f"lstm.{p}_l{k}"]
                                       for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
                 self.layers.append(lstm)
+            self.projection = torch.nn.Linear(HIDDEN, EMBEDDING)
+            self.projection.load_state_dict({"weight": state["linear.weight"], "bias": state["linear.bias"]})
         else:
             with seeded(random_seed):
                 for k in range(N_LAYERS):
                     self.layers.append(torch.nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, num_layers=1,
                                                      batch_first=True))
+                # drawn after the LSTMs, so the twin's LSTMs are the ones its stores were extracted with
+                self.projection = torch.nn.Linear(HIDDEN, EMBEDDING)
         self.layers = self.layers.eval().to(self.device, self.dtype)
+        self.projection = self.projection.eval().to(self.device, self.dtype)
         n_fft = SAMPLE_RATE * WINDOW_MS // 1000
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=n_fft, win_length=n_fft, hop_length=SAMPLE_RATE * HOP_MS // 1000,
@@ -144,6 +150,39 @@ class ResemblyzerEncoder:
                 x, _ = lstm(x)
                 states.append(x.float().cpu())
         return states
+
+    # ------------------------------------------------------------- splicing (audiosae.encoders.splice)
+
+    def splice_prefix(self, batch, layer: int):
+        """Run the mel front end and LSTM layers 1..layer; `h` is hidden state `layer` per mel frame."""
+        import torch
+
+        from audiosae.encoders.splice import Prefix, check_layer
+
+        layer = check_layer("resemblyzer", layer, self.num_hidden_states)
+        with torch.no_grad():
+            x = self.mels(batch)
+            h = x
+            for lstm in self.layers[:layer]:
+                h, _ = lstm(h.to(self.dtype))
+        return Prefix(layer, h.float())
+
+    def splice_resume(self, prefix, h):
+        """LSTM layers after `prefix.layer` on `h` [B, frames, D]; outputs the speaker embedding [B, 256]."""
+        import torch
+
+        from audiosae.encoders.splice import Spliced, check_patch
+
+        check_patch(prefix.h, h, f"Resemblyzer hidden state {prefix.layer}")
+        hidden = {prefix.layer: h.float().cpu()}
+        with torch.no_grad():
+            x = h.to(self.device)
+            for k, lstm in enumerate(self.layers[prefix.layer:], start=prefix.layer + 1):
+                x, _ = lstm(x.to(self.dtype))
+                hidden[k] = x.float().cpu()
+            raw = torch.relu(self.projection(x[:, -1].to(self.dtype))).float()
+            embedding = raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return Spliced(hidden, {"embedding": embedding.cpu()})
 
     def describe(self) -> dict:
         extra = {}
