@@ -57,6 +57,7 @@ include: "rules/atlas.smk"
 include: "rules/report.smk"
 include: "rules/interop.smk"
 include: "rules/controls.smk"
+include: "rules/splice.smk"
 
 
 rule all:
