@@ -145,7 +145,7 @@ def _panel_metrics(d: pd.DataFrame) -> list[str]:
         "last_hidden_cosine"]
 
 
-def draw(tables, inputs, params, figures_dir, names) -> dict[str, str]:
+def draw(tables, inputs, params, out_dir, names) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,11 +159,11 @@ def draw(tables, inputs, params, figures_dir, names) -> dict[str, str]:
     df = tables["splice"]
     captions = {}
     if "splice_recovered" in names:
-        captions["splice_recovered"] = _draw_recovered(df, plt, save, Path(figures_dir) / "splice_recovered",
+        captions["splice_recovered"] = _draw_recovered(df, plt, save, Path(out_dir) / "splice_recovered",
                                                        params.get("threshold", 0.9))
     if "splice_pitch" in names:
         captions["splice_pitch"] = _draw_pitch(pitch_tracks(inputs.get("splice", [])), plt, save,
-                                               Path(figures_dir) / "splice_pitch")
+                                               Path(out_dir) / "splice_pitch")
     return captions
 
 
