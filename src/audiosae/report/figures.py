@@ -111,7 +111,9 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
     sae = df[df["rep"] != ORIGINAL]
     sparsities = sorted(sae["sparsity"].dropna().unique())
     xpos = {s: i for i, s in enumerate(sparsities)}
-    fig, axes = plt.subplots(len(row_vals), len(models), squeeze=False, sharey="row",
+    # No shared y-range: models differ in scale (CREPE's FVU is not Resemblyzer's), and a range set from the first
+    # panel hid the later panels' data (issue 31). Each panel's range comes from all that it draws.
+    fig, axes = plt.subplots(len(row_vals), len(models), squeeze=False,
                              figsize=(3.3 * len(models) + 0.5, 2.7 * len(row_vals) + 0.8), layout="constrained")
     palette = sns.color_palette("colorblind")
     for r, rv in enumerate(row_vals):
@@ -168,12 +170,22 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
                 ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
             else:
                 ax.set_xlabel("")
-            if ymin is not None:
-                ax.set_ylim(bottom=ymin)
+            if ymin is not None:  # after everything is drawn, so the top still comes from this panel's data
+                low = min([ymin] + [float(np.nanmin(v)) for v in _drawn_y(ax) if np.isfinite(v).any()])
+                ax.set_ylim(bottom=low)
             if c == 0:
                 label = ylabel.format(n=int(part["top_n"].max())) if "top_n" in part else ylabel
                 ax.set_ylabel(label if rv is None else f"{label}\n({TARGET_LABEL.get(rv, rv)})")
     return fig
+
+
+def _drawn_y(ax) -> list[np.ndarray]:
+    """The y data of the lines and error bars drawn in data coordinates on `ax` (reference lines included)."""
+    out = [np.asarray(line.get_ydata(), float) for line in ax.lines]
+    for coll in ax.collections:
+        for path in coll.get_paths():
+            out.append(np.asarray(path.vertices, float)[:, 1])
+    return [v for v in out if v.size]
 
 
 def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
@@ -309,10 +321,10 @@ def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
                          f"[{100 * row['accuracy_lo']:.1f}, {100 * row['accuracy_hi']:.1f}]")
             ax.set_xlabel(f"predicted {target}")
             ax.set_ylabel(f"true {target}")
-            ax.tick_params(axis="x", rotation=45, labelsize=7)
+            ax.tick_params(axis="x", rotation=45, labelsize=9)
             for lab in ax.get_xticklabels():
                 lab.set_horizontalalignment("right")
-            ax.tick_params(axis="y", rotation=0, labelsize=7)
+            ax.tick_params(axis="y", rotation=0, labelsize=9)
         part = f"{target}: {model} layer {layer}, {100 * accs[0]['accuracy']:.1f} % with the original output"
         part += "".join(f", {100 * a['accuracy']:.1f} % with {rep_label(x)} codes" for x, a in zip(reps[1:], accs[1:]))
         parts.append(part)
