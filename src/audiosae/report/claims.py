@@ -122,6 +122,18 @@ def seed_spread_note(seed_spread: pd.DataFrame | None, metric: str, what: str, l
                   "seed_nodes": int(len(s))}
 
 
+def verdict_counts(verdicts: dict, n: int) -> str:
+    """'higher at 1, lower at 0, no change (identical on every test clip) at 2, inconclusive (interval holds 0) at 1
+    of 4 nodes' from {delta_verdict: count}; 'no change' only where some node has it."""
+    from audiosae.bootstrap import NO_CHANGE
+
+    parts = [f"higher at {verdicts.get('higher', 0)}", f"lower at {verdicts.get('lower', 0)}"]
+    if verdicts.get(NO_CHANGE):
+        parts.append(f"{NO_CHANGE} at {verdicts[NO_CHANGE]}")
+    parts.append(f"inconclusive (interval holds 0) at {verdicts.get('inconclusive', 0)} of {n} nodes")
+    return ", ".join(parts)
+
+
 def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_POINTS,
                            target: str | None = None, seed_spread: pd.DataFrame | None = None) -> Claim:
     """Claim 1 for one probe target (the first in the table when None), judged on paired intervals.
@@ -178,9 +190,7 @@ def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_
     )
     verdicts = at_top["delta_verdict"].value_counts().to_dict() if "delta_verdict" in at_top else {}
     if verdicts:
-        sentence += (f" Whether SAE codes do better or worse than the original: higher at {verdicts.get('higher', 0)}, "
-                     f"lower at {verdicts.get('lower', 0)}, inconclusive (interval holds 0) at "
-                     f"{verdicts.get('inconclusive', 0)} of {n} nodes.")
+        sentence += " Whether SAE codes do better or worse than the original: " + verdict_counts(verdicts, n) + "."
     if "n_test" in at_top and at_top["n_test"].notna().any():
         sentence += f" Intervals resample the {int(at_top['n_test'].max())} test clips."
     if "n_classes" in part and part["n_classes"].notna().any():
