@@ -23,13 +23,18 @@ from audiosae.report.figures import apply_theme, heatmap, rep_label, save_figure
 
 def fig_share(tables: dict) -> tuple[plt.Figure, str]:
     df = tables["interpretable"]
+    from audiosae.atlas.report import claim_interpretable
+    from audiosae.report.claims import claim_tables, scope_note
+
     fig = sweep(df, "share", "Live units with a\nclear label (%)", scale=100.0, ymin=0.0)
-    orig = df[df["rep"] == "original"]["share"]
-    sae = df[df["rep"] != "original"]["share"]
     thr = f"AUROC ≥ {df['auroc_threshold'].iloc[0]:g} or |ρ| ≥ {df['rho_threshold'].iloc[0]:g}"
-    return fig, (f"Share of live units with a clear label ({thr}) against SAE sparsity; dashed: the layer's original "
-                 f"dimensions. Mean {100 * sae.mean():.1f} % for SAE latents, {100 * orig.mean():.1f} % for original "
-                 f"dimensions.")
+    cap = (f"Share of live units with a clear label ({thr}) against SAE sparsity; dashed: the layer's original "
+           f"dimensions.")
+    n = claim_interpretable(claim_tables(tables)).numbers  # claim 5's numbers, from its function and rows
+    if "sae_share_mean" in n:
+        cap += (f" As in claim 5: mean {100 * n['sae_share_mean']:.1f} % of live latents, "
+                f"{100 * n['original_share_mean']:.1f} % of original dimensions ({scope_note(df)}).")
+    return fig, cap
 
 
 def fig_truth(tables: dict) -> tuple[plt.Figure, str]:

@@ -392,15 +392,47 @@ def paper_level(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def claim_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The rows a claim's sentence is computed from, before its own level rule: the trained models' (their
+    random-weights twins are judged beside, `audiosae.controls.claims.with_twin`). A figure's caption that states a
+    claim's numbers calls the claim's function on these rows, so the sentence and the caption read the same."""
+    from audiosae.controls.claims import split_twin
+
+    return split_twin(tables)[0]
+
+
+def scope_note(df: pd.DataFrame) -> str:
+    """Which representations of `df` a claim's numbers count (clip-level SAEs trained here, as `paper_level` and
+    claim 5 keep) and which they leave out, named: imported SAEs, frame-level SAEs, random-weights twins."""
+    from audiosae.encoders.twin import is_twin_name
+
+    left = []
+    if "level" in df and (df["level"] == "external").any():
+        names = sorted(set(df.loc[df["level"] == "external", "rep"].astype(str)))
+        left.append(f"imported SAE{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    if "level" in df and (df["level"] == "frame").any() and (df["level"] == "clip").any():
+        left.append("frame-level SAEs")
+    if "model" in df and df["model"].astype(str).map(is_twin_name).any():
+        left.append("random-weights twins")
+    counted = "clip-level SAEs trained here" if "level" in df and (df["level"] == "clip").any() else \
+        "the SAEs trained here"
+    return counted + (f"; not counted: {', '.join(left)}" if left else "")
+
+
 def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
     """The four claims of PAPER.md, in its order, answered from the aggregate tables (clip level)."""
+    notes = {name: scope_note(df) for name, df in tables.items()}  # what paper_level leaves out, named
     tables = paper_level(tables)
-    return [
+    claims = [
         *claims_task_information(tables["probe"], seed_spread=tables.get("seed_spread")),
         claim_reconstruction(tables["reconstruction"], seed_spread=tables.get("seed_spread")),
         claim_disentanglement(tables["disentanglement"]),
         claim_layers(tables["categories"]),
     ]
+    for c in claims:
+        if "not counted" in notes.get(c.table, ""):
+            c.sentence += f" Counted: {notes[c.table]}."
+    return claims
 
 
 def answer_claims(tables: dict[str, pd.DataFrame], sections=None) -> list[Claim]:

@@ -29,6 +29,9 @@ from audiosae.atomic import atomic_output  # noqa: E402
 from audiosae.layout import rep_of  # noqa: E402
 from audiosae.report._io import write_captions  # noqa: E402
 from audiosae.report.aggregate import ORIGINAL, ReportInputError, category_order, rep_level  # noqa: E402
+from audiosae.bootstrap import NO_CHANGE  # noqa: E402
+from audiosae.report.claims import (claim_reconstruction, claim_tables, claim_task_information, paper_level,  # noqa: E402
+                                     scope_note)
 
 TARGET_LABEL = {"egemaps": "eGeMAPS attributes", "factors": "true factors"}
 DPI = 150
@@ -197,30 +200,38 @@ def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
     targets = list(dict.fromkeys(probe["target"]))
     cap = (f"Linear-probe test accuracy against SAE sparsity, a row per probe target ({', '.join(targets)}); bars "
            f"and bands: {ci} bootstrap intervals over test clips; dashed: the layer's original output")
-    top = probe["sparsity"].max()
-    at_top = probe[probe["sparsity"] == top]
-    if not at_top.empty:
-        parts = []
-        for t in targets:
-            rows = at_top[at_top["target"] == t]
-            if rows.empty:
-                continue
-            worst = rows.loc[rows["delta_accuracy"].idxmin()]
-            n_inc = int((rows["delta_verdict"] == "inconclusive").sum())
-            parts.append(f"{t}: {100 * worst['delta_accuracy']:+.1f} points [{100 * worst['delta_accuracy_lo']:+.1f}, "
-                         f"{100 * worst['delta_accuracy_hi']:+.1f}] ({worst['model']} layer {int(worst['layer'])}), "
-                         f"{n_inc} of {len(rows)} differences inconclusive")
-        cap += f"; at sparsity {_spars(top)} the largest drop (paired interval) is " + "; ".join(parts) + "."
+    # The numbers claim 1 states, from its own function on its own rows (issue 31: one number, one computation).
+    rows = paper_level(claim_tables(tables))["probe"]
+    parts = []
+    for t in targets:
+        n = claim_task_information(rows, target=t).numbers
+        if "worst_delta_points" not in n:
+            continue
+        lo, hi = n["worst_delta_interval_points"]
+        counts = n["difference_verdicts"]
+        no_change = counts.get(NO_CHANGE, 0)
+        parts.append(f"{t}: {n['worst_delta_points']:+.1f} points [{lo:+.1f}, {hi:+.1f}] ({n['worst_node']}), "
+                     f"{counts.get('inconclusive', 0)} of {n['nodes']} differences inconclusive"
+                     + (f", {no_change} with {NO_CHANGE}" if no_change else ""))
+    if parts:
+        top = claim_task_information(rows, target=targets[0]).numbers.get("sparsity", rows["sparsity"].max())
+        cap += (f"; as in claim 1, at sparsity {_spars(top)} the largest drop (paired interval) is " + "; ".join(parts)
+                + f" ({scope_note(probe)}).")
+    else:
+        cap += "."
     return fig, cap
 
 
 def fig_fvu(tables: dict) -> tuple[plt.Figure, str]:
     rec = tables["reconstruction"]
     fig = sweep(rec, "test_fvu", "Test FVU (fraction of\nvariance unexplained)", reference=False, ymin=0.0)
-    means = rec.groupby("sparsity")["test_fvu"].mean()
-    cap = (f"SAE reconstruction error on the test clips (FVU, lower is better) against sparsity; "
-           f"mean FVU {means.iloc[0]:.3f} at {_spars(means.index[0])} and {means.iloc[-1]:.3f} at {_spars(means.index[-1])}.")
-    return fig, cap
+    cap = "SAE reconstruction error on the test clips (FVU, lower is better) against sparsity"
+    n = claim_reconstruction(paper_level(claim_tables(tables))["reconstruction"]).numbers  # claim 2's numbers
+    if n.get("mean_test_fvu"):
+        m, sp = n["mean_test_fvu"], n["sparsities"]
+        cap += (f"; as in claim 2, mean test FVU over {n['nodes']} nodes {m[0]:.3f} at {_spars(sp[0])} and "
+                f"{m[-1]:.3f} at {_spars(sp[-1])} ({scope_note(rec)})")
+    return fig, cap + "."
 
 
 def _top_phrase(dis: pd.DataFrame) -> str:
