@@ -233,6 +233,22 @@ def study_config(config: dict) -> dict:
 
 
 
+def corpus_description(data: dict) -> str:
+    """The corpus in a few words that name its source (a model card's corpus row): the table's file, the folder
+    tree's root, the synthetic corpus's seed, VocalSet's archive."""
+    kind = data["corpus"]
+    settings = data.get(kind) or {}
+    if kind == "table":
+        return f"table {settings.get('file', '?')} (labels: {', '.join(settings.get('labels', []))})"
+    if kind == "folders":
+        return f"folder tree {settings.get('root', '?')} (label: {settings.get('label', 'label')})"
+    if kind == "synthetic":
+        return f"synthetic (VocalSet-shaped, seed {settings.get('seed', '?')})"
+    if kind == "vocalset":
+        return f"vocalset ({settings.get('url', 'VocalSet')})"
+    return kind
+
+
 def primary_target(config: dict) -> str:
     """The study's primary probe target: the first of ``probe.targets`` (the paper's question, singing technique,
     on VocalSet). The ablation test, the levels table and claim 1 ask it; every table keeps all targets."""
