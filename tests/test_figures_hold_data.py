@@ -104,6 +104,17 @@ def planted(tmp_path_factory):
     ab = tables["ablation"]
     last_node = ab[ab["model"] == LAST]["layer"].max()
     tables["ablation"] = ab[~((ab["model"] == LAST) & (ab["layer"] == last_node) & (ab["rep"] == "sae0.5"))]
+    # an imported SAE (sae.external) at one node: the last one in the sweeps (its values planted extreme below), the
+    # first one in the ablation, so the other nodes have no such SAE and must get no panel for it
+    for name in ("reconstruction", "probe", "interpretable"):
+        df = tables[name]
+        ext = df[(df["model"] == LAST) & (df["layer"] == last_node) & (df["rep"] == "sae0.9")]
+        tables[name] = pd.concat([df, ext.assign(rep="ext-sparsify_l3", level="external", sparsity=np.nan)],
+                                 ignore_index=True)
+    first = tables["ablation"].iloc[0]
+    ext = ab[(ab["model"] == first["model"]) & (ab["layer"] == first["layer"]) & (ab["rep"] == "sae0.9")]
+    tables["ablation"] = pd.concat([tables["ablation"], ext.assign(rep="ext-sparsify_l3", level="external",
+                                                                   sparsity=np.nan)], ignore_index=True)
     tables = {name: plant(df) for name, df in tables.items()}
     return tables, {"importance": [str(p) for p in paths["npz"]]}
 
@@ -197,6 +208,21 @@ def test_the_ablation_draws_no_panel_for_an_sae_a_node_lacks(planted):
     framed = [ax for ax in fig.axes if ax.axison]
     assert len(framed) == len(set(zip(ab["model"], ab["layer"], ab["rep"])))
     assert not check_figure("ablation", fig)
+    titles = [ax.get_title() for ax in framed if "imported" in ax.get_title()]
+    assert len(titles) == 1, titles  # the imported SAE exists at one node only
+
+
+def test_the_sweeps_draw_an_imported_sae_where_its_node_has_one(planted):
+    from audiosae.report.figures import fig_fvu
+
+    tables, _ = planted
+    fig, _ = fig_fvu(tables)
+    ext = tables["reconstruction"][tables["reconstruction"]["rep"] == "ext-sparsify_l3"]
+    panel = next(ax for ax in fig.axes if ax.get_title() == LAST)
+    assert "imported" in [t.get_text() for t in panel.get_xticklabels()]
+    diamonds = [ln for ln in panel.lines if ln.get_marker() == "D"]
+    assert [float(ln.get_ydata()[0]) for ln in diamonds] == pytest.approx(list(ext["test_fvu"]))
+    assert not check_figure("fvu_vs_sparsity", fig)
 
 
 def test_a_skipped_ablation_node_says_no_data():

@@ -114,6 +114,12 @@ def fig_ablation(tables: dict) -> tuple[plt.Figure, str]:
             ax.bar(x + (j - 1) * width, 100 * part[col].to_numpy(float), width, color=color,
                    label=label if i == 0 else None)
         ax.axhline(0, color="0.3", lw=0.8)
+        values = part[drawn].to_numpy(float)
+        if np.isfinite(values).any() and (values[np.isfinite(values)] == 0).all():
+            recall = part["recall"].to_numpy(float) if "recall" in part else np.array([])
+            why = (f"; recall before: {', '.join(f'{100 * r:.0f} %' for r in recall)}" if len(recall) else "")
+            ax.text(0.5, 0.6, f"every drop is 0 (measured){why}", ha="center", va="center", transform=ax.transAxes,
+                    fontsize=TICK_PT, wrap=True, color="0.25")
         ax.set_xticks(x, classes, rotation=60, ha="right", fontsize=TICK_PT)
         ax.tick_params(axis="y", labelsize=TICK_PT)
         ax.set_title(f"{model} layer {layer}, {rep_label(rep)}", fontsize=10)

@@ -50,6 +50,7 @@ def rep_label(rep: str) -> str:
 
 # Line style of each SAE level in the sparsity sweeps (the original is a dashed horizontal line).
 LEVEL_STYLE = {"clip": {"ls": "-", "marker": "o"}, "frame": {"ls": ":", "marker": "s"}}
+EXTERNAL = "external"  # the level of an SAE imported with sae.external (audiosae.layout.LEVELS)
 
 
 def _levels_of(df: pd.DataFrame) -> list[str]:
@@ -114,6 +115,10 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
     sae = df[df["rep"] != ORIGINAL]
     sparsities = sorted(sae["sparsity"].dropna().unique())
     xpos = {s: i for i, s in enumerate(sparsities)}
+    # SAEs imported with sae.external have no sparsity of ours: drawn as diamonds at one more x position, so a row
+    # of the table is never missing from its figure
+    imported = sorted({str(r) for r in df["rep"] if rep_level(r) == EXTERNAL})
+    ext_x = len(sparsities)
     # No shared y-range: models differ in scale (CREPE's FVU is not Resemblyzer's), and a range set from the first
     # panel hid the later panels' data (issue 31). Each panel's range comes from all that it draws.
     fig, axes = plt.subplots(len(row_vals), len(models), squeeze=False,
@@ -147,6 +152,16 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
                     else:
                         ax.plot(x, y, color=color, ms=4, lw=1.6, **style)
                 handles.append(Line2D([], [], color=color, marker="o", ms=4, lw=1.6, label=f"layer {layer}"))
+                for j, ext in enumerate(r for r in imported if (node["rep"] == r).any()):
+                    row = node[node["rep"] == ext].iloc[0]
+                    x = ext_x + (i - (n_layers - 1) / 2) * 0.06 + j * 0.12
+                    y = float(row[value]) * scale
+                    if interval is not None and np.isfinite([row[c] for c in interval]).all():
+                        lo, hi = (float(row[c]) * scale for c in interval)
+                        ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], color=color, marker="D", ms=5,
+                                    ls="", capsize=3)
+                    else:
+                        ax.plot([x], [y], color=color, marker="D", ms=5, ls="")
                 orig = node[node["rep"] == ORIGINAL]
                 if reference and not orig.empty and np.isfinite(orig[value].iloc[0]):
                     ax.axhline(float(orig[value].iloc[0]) * scale, color=color, ls="--", lw=1.2, alpha=0.9)
@@ -157,6 +172,9 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
             if len(levels) > 1:
                 handles += [Line2D([], [], color="0.35", ms=4, lw=1.4, label=f"{lv} SAE", **LEVEL_STYLE[lv])
                             for lv in levels]
+            if imported and (part["model"] == model).any() and part.loc[part["model"] == model, "rep"].isin(imported).any():
+                handles.append(Line2D([], [], color="0.35", marker="D", ms=5, ls="",
+                                      label=f"imported SAE ({', '.join(r.removeprefix('ext-') for r in imported)})"))
             if reference:
                 label = "original (dashed; band: its interval)" if interval is not None else "original (dashed)"
                 handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, label=label))
@@ -164,8 +182,9 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
             if level is not None:
                 ax.axhline(level, color="0.55", ls=":", lw=1.2)
                 handles.append(Line2D([], [], color="0.55", ls=":", lw=1.2, label="chance"))
-            ax.set_xticks(range(len(sparsities)), [_spars(s) for s in sparsities])
-            ax.set_xlim(-0.4, len(sparsities) - 0.6)
+            ticks = [_spars(s) for s in sparsities] + (["imported"] if imported else [])
+            ax.set_xticks(range(len(ticks)), ticks)
+            ax.set_xlim(-0.4, len(ticks) - 0.6)
             if r == 0:
                 ax.set_title(model)
             if r == len(row_vals) - 1:
