@@ -120,7 +120,9 @@ def fig_ablation(tables: dict) -> tuple[plt.Figure, str]:
             why = (f"; recall before: {', '.join(f'{100 * r:.0f} %' for r in recall)}" if len(recall) else "")
             ax.text(0.5, 0.6, f"every drop is 0 (measured){why}", ha="center", va="center", transform=ax.transAxes,
                     fontsize=TICK_PT, wrap=True, color="0.25")
-        ax.set_xticks(x, classes, rotation=60, ha="right", fontsize=TICK_PT)
+        slanted = max(len(str(c)) for c in classes) > 4  # short names ('a', 'low') read level; long ones slant
+        ax.set_xticks(x, classes, rotation=60 if slanted else 0, ha="right" if slanted else "center",
+                      fontsize=TICK_PT)
         ax.tick_params(axis="y", labelsize=TICK_PT)
         ax.set_title(f"{model} layer {layer}, {rep_label(rep)}", fontsize=10)
         if i % ncols == 0:
