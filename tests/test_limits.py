@@ -1,6 +1,6 @@
 """Errors before the work (issue 31): every limit a stage would hit that the config and the corpus already fix stops
-the run before any job, with one line naming the config key and the corpus's number; a plain `snakemake` command
-prints a failed job's log."""
+the run before any job, with one line naming the config key and the corpus's number; every `snakemake` command the docs
+give prints a failed job's log."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from audiosae.config import ConfigError, validate
 from audiosae.limits import LimitError, check_bootstrap, check_corpus_limits, check_sides, distinct_resamples
 from conftest import REPO, run_snakemake, tiny_config
-from test_user_corpus import say, study
+from test_user_corpus import study
 
 WORDS = ("yes", "no", "stop")
 
