@@ -90,6 +90,36 @@ def controls_tables(rng) -> dict[str, pd.DataFrame]:
             "seed_spread": pd.DataFrame(), "activation_scale": pd.DataFrame()}
 
 
+def splice_tables(rng, folder) -> dict[str, pd.DataFrame]:
+    """The splice table, and splice JSON files with CREPE pitch tracks (the pitch figure reads those)."""
+    import json
+
+    rows = []
+    for model, layers in MODELS.items():
+        for twin in (False, True):
+            name = f"{model}_random" if twin else model
+            for layer in layers:
+                for rep, level, s in (("sae0.5", "clip", 0.5), ("sae0.9", "clip", 0.9), ("fsae0.9", "frame", 0.9)):
+                    for metric in ("last_hidden_cosine", "probe_accuracy:technique"):
+                        fr = rng.uniform(0.3, 0.95)
+                        rows.append({"model": name, "twin": twin, "layer": layer, "rep": rep, "level": level,
+                                     "sparsity": s, "seed": np.nan, "metric": metric,
+                                     "primary": metric == "last_hidden_cosine", "clean": 1.0, "sae": 0.9,
+                                     "mean_patched": 0.5, "fraction_recovered": fr, "lo": fr - 0.1, "hi": fr + 0.1,
+                                     "n_clips": 40, "note": "", "claim_threshold": 0.9})
+                if model == "crepe" and not twin:
+                    times = np.arange(20) * 0.04
+                    for rep, level, s in (("sae0.5", "clip", 0.5), ("fsae0.9", "frame", 0.9)):
+                        scale = 5 if layer == layers[-1] else 1  # the last panel's track holds the extremes
+                        track = {"clip_id": "c1", "times_s": times.tolist(), "voiced": [True] * 20,
+                                 **{c: (scale * (4000 + 100 * rng.standard_normal(20))).tolist()
+                                    for c in ("clean", "sae", "mean")}, "truth": [4000.0] * 20}
+                        doc = {"model": name, "twin": twin, "layer": layer, "rep": rep, "level": level,
+                               "sparsity": s, "seed": None, "metrics": [], "pitch_track": track}
+                        (folder / f"{name}-{layer}-{rep}.json").write_text(json.dumps(doc))
+    return {"splice": pd.DataFrame(rows)}
+
+
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """(tables of every section, planted; the draw inputs)."""
@@ -100,6 +130,9 @@ def planted(tmp_path_factory):
     rng = np.random.default_rng(31)
     tables = {**build_tables(paths["metrics"], paths["probes"], paths["disentangle"], bootstrap=200),
               **atlas_tables(paths["atlas"], paths["ablation"]), **frames_tables(rng), **controls_tables(rng)}
+    splice_dir = root / "splice"
+    splice_dir.mkdir()
+    tables.update(splice_tables(rng, splice_dir))
     # the last node has no SAE 0.5 in the ablation: it must get no panel (an empty one reads as a measured zero)
     ab = tables["ablation"]
     last_node = ab[ab["model"] == LAST]["layer"].max()
@@ -116,7 +149,7 @@ def planted(tmp_path_factory):
     tables["ablation"] = pd.concat([tables["ablation"], ext.assign(rep="ext-sparsify_l3", level="external",
                                                                    sparsity=np.nan)], ignore_index=True)
     tables = {name: plant(df) for name, df in tables.items()}
-    return tables, {"importance": [str(p) for p in paths["npz"]]}
+    return tables, {"importance": [str(p) for p in paths["npz"]], "splice": [str(splice_dir)]}
 
 
 def data_points(ax, artist) -> np.ndarray:
@@ -189,7 +222,7 @@ def test_every_registered_figure_shows_all_it_draws(planted, tmp_path, monkeypat
         return original(fig, fname, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", inspect)
-    flags = {"synthetic", "clip", "frame", "twin", "seeds", "sparse_probe", "controls"}
+    flags = {"synthetic", "clip", "frame", "twin", "seeds", "sparse_probe", "controls", "splice"}
     for section in registry.sections(flags):
         names = section.figure_names(flags)
         captions = section.draw_function()(tables, inputs, {}, tmp_path / section.name, names)

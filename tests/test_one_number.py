@@ -49,7 +49,13 @@ def tables(tmp_path_factory):
     paths = write_fake_results(root)
     t = {**build_tables(paths["metrics"], paths["probes"], paths["disentangle"], bootstrap=200),
          **atlas_tables(paths["atlas"], paths["ablation"])}
-    return {name: with_others(df) for name, df in t.items()}, {"importance": [str(p) for p in paths["npz"]]}
+    from test_figures_hold_data import splice_tables
+
+    splice_dir = root / "splice"
+    splice_dir.mkdir()
+    t = {name: with_others(df) for name, df in t.items()}
+    t.update(splice_tables(np.random.default_rng(0), splice_dir))  # claim 9 and the splice figure's caption
+    return t, {"importance": [str(p) for p in paths["npz"]], "splice": [str(splice_dir)]}
 
 
 def numbers(text: str) -> set[str]:
@@ -62,7 +68,7 @@ def test_every_claim_and_the_caption_under_it_state_the_same_numbers(tables, tmp
     t, inputs = tables
     claims = [c for c in answer_claims(t) if c.figure]
     assert {c.figure for c in claims} >= {"probe_accuracy_vs_sparsity", "fvu_vs_sparsity",
-                                           "interpretable_share_vs_sparsity"}
+                                           "interpretable_share_vs_sparsity", "splice_recovered"}
     captions = {}
     for section in registry.SECTIONS:
         names = [c.figure for c in claims if c.figure in section.figures]
