@@ -28,7 +28,13 @@ class SAESettings:
     auxk_k: int = 256
     l1: float = 1e-3
     normalize_inputs: bool = False
+    init: str = "linear"
+    """linear (nn.Linear's default, the paper's) | tied (unit-norm random decoder columns, encoder = decoder^T)."""
     lr: float = 1e-3
+    lr_warmup: float = 0.0
+    """Share of the training steps over which the learning rate rises linearly (0: none, the paper)."""
+    lr_decay: float = 0.0
+    """Share of the training steps, at the end, over which it falls linearly to zero (0: none, the paper)."""
     batch_size: int = 16
     epochs: int = 100
     patience: int | None = None
@@ -38,7 +44,8 @@ class SAESettings:
     compile: bool = False
     """torch.compile the training step's forward on CUDA (ignored on CPU, where it does not pay)."""
 
-    MODEL_FIELDS = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs")
+    MODEL_FIELDS = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs",
+                    "init")
     """The fields that shape the SAE itself (make_config's); the others shape its training."""
 
     @classmethod
