@@ -67,11 +67,19 @@ class SAESettings:
 
 @dataclass(frozen=True)
 class FrameSAESettings(SAESettings):
-    """How one frame-level SAE is trained: the clip settings that shape the SAE, with ``sae.frame.*``'s own
-    batch size, learning rate and epochs, and the streaming options."""
+    """How one frame-level SAE is trained: the clip settings, except ``sae.frame.*``'s own recipe (width, init,
+    unit-norm decoder, AuxK, batch size, learning rate and its schedule, epochs; chosen for seed stability,
+    docs/stability.md) and the streaming options."""
 
+    dim: int | str = "x0.5"
+    """Latents: a number, or a multiple of the layer's width ("x0.5": half of it)."""
+    init: str = "tied"
+    unit_norm_decoder: bool = True
+    auxk: float = 0.0
     batch_size: int = 4096
     lr: float = 1e-3
+    lr_warmup: float = 0.05
+    lr_decay: float = 0.2
     epochs: int = 10
     max_frames: int | None = None
     shuffle_buffer: int = 65536
