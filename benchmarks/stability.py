@@ -51,13 +51,17 @@ TIED = {**TODAY, "init": "tied", "unit_norm_decoder": True}
 CANDIDATES = {
     "today": TODAY,
     "tied": TIED,
-    "tied-x4-e30": {**TIED, "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x4-e30": {**TIED, "epochs": 30, "lr": 1e-3, "lr_warmup": 0.05, "lr_decay": 0.2},
     "tied-x1-e30": {**TIED, "dim": "x1", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
                     "lr_decay": 0.2},
     "tied-x0.5-e30": {**TIED, "dim": "x0.5", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
                       "lr_decay": 0.2},
     "tied-x0.25-e30": {**TIED, "dim": "x0.25", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
                        "lr_decay": 0.2},
+    "tied-x0.125-e30": {**TIED, "dim": "x0.125", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
+                        "lr_decay": 0.2},
+    "tied-x0.25-e30-batchtopk": {**TIED, "dim": "x0.25", "epochs": 30, "lr": 1e-3, "batch_size": 256,
+                                 "lr_warmup": 0.05, "lr_decay": 0.2, "arch": "batchtopk"},
     "tied-x0.25-e30-flat": {**TIED, "dim": "x0.25", "epochs": 30, "lr": 1e-3, "batch_size": 256},
     "linear-x0.25-e30": {**TIED, "init": "linear", "unit_norm_decoder": False, "dim": "x0.25", "epochs": 30,
                          "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
@@ -104,6 +108,7 @@ def train_one(data: dict[str, np.ndarray], recipe: dict, seed: int) -> dict:
 
     train_x, valid_x, test_x = (torch.from_numpy(data[s]) for s in ("train", "valid", "test"))
     cfg = make_config(train_x.shape[1], recipe["sparsity"], dim=recipe["dim"], init=recipe["init"],
+                      arch=recipe.get("arch", "topk"),
                       unit_norm_decoder=recipe["unit_norm_decoder"], auxk=recipe["auxk"],
                       dead_after=len(train_x) if recipe["auxk"] > 0 else None)
     generator = torch.Generator().manual_seed(seed)
@@ -192,6 +197,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks")
     ap.add_argument("--tiny", action="store_true", help="a seconds-long run on a synthetic store (the tests')")
     args = ap.parse_args(argv)
+    from audiosae.sae.sizes import k_for, latent_count
+
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     candidates = {name: CANDIDATES[name] for name in args.candidates}
@@ -216,6 +223,11 @@ def main(argv=None) -> None:
         for name in names:
             recipe = dict(candidates[name])
             recipe["epochs"] = max(1, round(recipe["epochs"] * args.epochs_scale))
+            n = latent_count(recipe["dim"], data["train"].shape[1])
+            if k_for(recipe["sparsity"], n) == 0:
+                print(f"{node} {name}: {n} latents give k = 0 at sparsity {recipe['sparsity']}: skipped",
+                      file=sys.stderr, flush=True)
+                continue
             row = {"node": node, "model": model, "layer": int(layer), "recipe": name,
                    **measure(data, recipe, args.seeds)}
             rows.append(row)
