@@ -52,6 +52,8 @@ CANDIDATES = {
     "today": TODAY,
     "tied": TIED,
     "tied-x4-e30": {**TIED, "epochs": 30, "lr": 1e-3, "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x2-e30": {**TIED, "dim": "x2", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
+                    "lr_decay": 0.2},
     "tied-x1-e30": {**TIED, "dim": "x1", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
                     "lr_decay": 0.2},
     "tied-x0.5-e30": {**TIED, "dim": "x0.5", "epochs": 30, "lr": 1e-3, "batch_size": 256, "lr_warmup": 0.05,
@@ -107,7 +109,8 @@ def train_one(data: dict[str, np.ndarray], recipe: dict, seed: int) -> dict:
     from audiosae.sae.train import fit, make_config, prepare
 
     train_x, valid_x, test_x = (torch.from_numpy(data[s]) for s in ("train", "valid", "test"))
-    cfg = make_config(train_x.shape[1], recipe["sparsity"], dim=recipe["dim"], init=recipe["init"],
+    cfg = make_config(train_x.shape[1], recipe["sparsity"], dim=recipe["dim"], min_dim=recipe.get("min_dim", 1),
+                      init=recipe["init"],
                       arch=recipe.get("arch", "topk"),
                       unit_norm_decoder=recipe["unit_norm_decoder"], auxk=recipe["auxk"],
                       dead_after=len(train_x) if recipe["auxk"] > 0 else None)
@@ -223,7 +226,7 @@ def main(argv=None) -> None:
         for name in names:
             recipe = dict(candidates[name])
             recipe["epochs"] = max(1, round(recipe["epochs"] * args.epochs_scale))
-            n = latent_count(recipe["dim"], data["train"].shape[1])
+            n = latent_count(recipe["dim"], data["train"].shape[1], recipe.get("min_dim", 1))
             if k_for(recipe["sparsity"], n) == 0:
                 print(f"{node} {name}: {n} latents give k = 0 at sparsity {recipe['sparsity']}: skipped",
                       file=sys.stderr, flush=True)

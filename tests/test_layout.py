@@ -127,7 +127,7 @@ def test_settings_from_a_config():
     assert frame.seed == clip.seed and frame.arch == clip.arch  # from sae.*
     # the frame SAE's recipe is its own (docs/stability.md), whatever sae.* says
     assert (clip.dim, clip.init, clip.lr_warmup) == (2048, "linear", 0.0)
-    assert (frame.dim, frame.init, frame.unit_norm_decoder) == ("x0.5", "tied", True)
+    assert (frame.dim, frame.init, frame.unit_norm_decoder) == ("x0.125", "tied", True)
     with pytest.raises(TypeError, match="unknown"):
         SAESettings(unknown=1)
 
@@ -139,7 +139,7 @@ def test_settings_that_shape_the_sae_are_saeconfigs_fields_with_its_defaults():
 
     model = {f.name: f.default for f in fields(SAEConfig)}
     for name in SAESettings.MODEL_FIELDS:
-        if name == "dim":  # the settings give a width rule ("x4" or a count); SAEConfig holds the resolved count
+        if name in ("dim", "min_dim"):  # a width rule ("x4" or a count, with a floor); SAEConfig holds the count
             assert "n_latents" in model
             continue
         assert name in model, f"SAESettings.{name} is not an SAEConfig field"

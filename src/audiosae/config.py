@@ -126,7 +126,7 @@ def _check_semantics(config: dict) -> None:
         frame_sparsities = frame["sparsities"] if frame["sparsities"] is not None else config["sae"]["sparsities"]
         for layer in resolve_layers(name, model["layers"], len(widths)):
             for s in config["sae"]["sparsities"]:
-                n = latent_count(config["sae"]["dim"], widths[layer])
+                n = latent_count(config["sae"]["dim"], widths[layer], config["sae"]["min_dim"])
                 if k_for(s, n) == 0:
                     raise ConfigError(
                         f"config key 'sae.sparsities': model '{name}', layer {layer}, sparsity {s} gives "
@@ -135,7 +135,7 @@ def _check_semantics(config: dict) -> None:
             if "frame" not in config["sae"]["levels"]:
                 continue
             for s in frame_sparsities:
-                n = latent_count(frame["dim"], widths[layer])
+                n = latent_count(frame["dim"], widths[layer], frame["min_dim"])
                 if k_for(s, n) == 0:
                     raise ConfigError(
                         f"config key 'sae.frame.dim': model '{name}', layer {layer}, frame sparsity {s} gives "

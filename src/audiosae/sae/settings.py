@@ -20,7 +20,9 @@ class SAESettings:
     """How one clip-level SAE is shaped and trained (``sae.*`` of the config)."""
 
     dim: int | str = 2048
-    """Latents: a number, or a multiple of the layer's width such as "4x"."""
+    """Latents: a number, or a multiple of the layer's width such as "x4"."""
+    min_dim: int = 1
+    """The fewest latents `dim` may give (a floor for narrow layers)."""
     arch: str = "topk"
     pre_bias: bool = False
     unit_norm_decoder: bool = False
@@ -44,7 +46,7 @@ class SAESettings:
     compile: bool = False
     """torch.compile the training step's forward on CUDA (ignored on CPU, where it does not pay)."""
 
-    MODEL_FIELDS = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs",
+    MODEL_FIELDS = ("dim", "min_dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs",
                     "init")
     """The fields that shape the SAE itself (make_config's); the others shape its training."""
 
@@ -71,8 +73,9 @@ class FrameSAESettings(SAESettings):
     unit-norm decoder, AuxK, batch size, learning rate and its schedule, epochs; chosen for seed stability,
     docs/stability.md) and the streaming options."""
 
-    dim: int | str = "x0.5"
-    """Latents: a number, or a multiple of the layer's width ("x0.5": half of it)."""
+    dim: int | str = "x0.125"
+    """Latents: a number, or a multiple of the layer's width ("x0.125": an eighth of it), at least `min_dim`."""
+    min_dim: int = 32
     init: str = "tied"
     unit_norm_decoder: bool = True
     auxk: float = 0.0

@@ -85,12 +85,12 @@ def make_config(input_dim: int, sparsity: float, *, dead_after: int | None = Non
 
     `settings`: SAESettings fields (those that shape the SAE are used; defaults as in the config schema)."""
     s = SAESettings(**settings)
-    n = latent_count(s.dim, input_dim)
+    n = latent_count(s.dim, input_dim, s.min_dim)
     k = k_for(sparsity, n)
     if k == 0:
         raise zero_k_error(model, layer, sparsity, n)
     m = s.model_kwargs()
-    del m["dim"]
+    del m["dim"], m["min_dim"]
     return SAEConfig(input_dim=input_dim, n_latents=n, k=k, **{**m, "auxk": float(s.auxk), "l1": float(s.l1)},
                      dead_after=dead_after)
 
