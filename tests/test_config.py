@@ -156,6 +156,13 @@ def test_frame_sparsities_must_be_clip_sparsities():
         validate(_demo(sae__frame__sparsities=[0.8]))
 
 
+def test_a_frame_sae_without_active_codes_names_its_width_key():
+    # CREPE's layer 1 is 16 wide: an eighth of it with no floor is 2 latents, k = int(0.1 * 2) = 0 at sparsity 0.9
+    with pytest.raises(ConfigError, match=r"'sae\.frame\.dim': model 'crepe', layer 1, frame sparsity 0\.9 .* = 0"):
+        validate(_demo(sae__frame__sparsities=[0.9], sae__frame__dim="x0.125", sae__frame__min_dim=1))
+    validate(_demo(sae__frame__sparsities=[0.9], sae__frame__dim="x0.125", sae__frame__min_dim=32))
+
+
 def test_remote_code_needs_a_pinned_revision():
     cfg = _demo()
     cfg["models"]["mert"] = {"source": "hf", "id": "m-a-p/MERT-v1-95M", "trust_remote_code": True,

@@ -35,6 +35,14 @@ def test_linear_init_is_the_default_and_an_unknown_init_is_refused():
         SAEConfig(input_dim=4, n_latents=8, k=2, init="orthogonal")
 
 
+def test_a_width_rule_has_a_floor():
+    from audiosae.sae.sizes import latent_count
+
+    assert latent_count("x0.125", 256, 32) == 32 and latent_count("x0.125", 360, 32) == 45
+    assert latent_count("x0.125", 16, 32) == 32 and latent_count("x0.125", 16) == 2
+    assert latent_count(2048, 768) == 2048 and latent_count(8, 768, 32) == 32
+
+
 def test_lr_factor_formula():
     # 20 steps, warm-up 10 % (2 steps), decay over the last 25 % (5 steps): min of the two ramps
     got = [lr_factor(t, 20, warmup=0.1, decay=0.25) for t in range(20)]
