@@ -73,6 +73,18 @@ CANDIDATES = {
                        "lr_decay": 0.2},
     "tied-x0.25-e30-lr3e-3": {**TIED, "dim": "x0.25", "epochs": 30, "lr": 3e-3, "batch_size": 256,
                               "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x0.25-e30-lr1e-2": {**TIED, "dim": "x0.25", "epochs": 30, "lr": 1e-2, "batch_size": 256,
+                              "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x0.125-e30-lr3e-3": {**TIED, "dim": "x0.125", "min_dim": 32, "epochs": 30, "lr": 3e-3,
+                               "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x0.125-e100-lr3e-3": {**TIED, "dim": "x0.125", "min_dim": 32, "epochs": 100, "lr": 3e-3,
+                                "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
+    # A frame budget instead of epochs: every node gets about the same number of steps (the workflow's
+    # sae.frame.max_frames), ~3,900 at batch 256, whatever its frame count.
+    "tied-x0.25-f1M-lr1e-2": {**TIED, "dim": "x0.25", "min_dim": 32, "epochs": 1000, "frames": 1_000_000,
+                              "lr": 1e-2, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x0.125-f1M-lr1e-2": {**TIED, "dim": "x0.125", "min_dim": 32, "epochs": 1000, "frames": 1_000_000,
+                               "lr": 1e-2, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
     "tied-x0.5-s0.95-e30": {**TIED, "dim": "x0.5", "sparsity": 0.95, "epochs": 30, "lr": 1e-3, "batch_size": 256,
                             "lr_warmup": 0.05, "lr_decay": 0.2},
     "tied-x0.5-s0.97-e30": {**TIED, "dim": "x0.5", "sparsity": 0.97, "epochs": 30, "lr": 1e-3,
@@ -225,6 +237,8 @@ def main(argv=None) -> None:
               f"of width {data['train'].shape[1]}", file=sys.stderr, flush=True)
         for name in names:
             recipe = dict(candidates[name])
+            if "frames" in recipe:  # a frame budget: whole epochs up to it (at most the recipe's epochs)
+                recipe["epochs"] = min(recipe["epochs"], -(-recipe["frames"] // len(data["train"])))
             recipe["epochs"] = max(1, round(recipe["epochs"] * args.epochs_scale))
             n = latent_count(recipe["dim"], data["train"].shape[1], recipe.get("min_dim", 1))
             if k_for(recipe["sparsity"], n) == 0:
