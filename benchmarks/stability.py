@@ -83,6 +83,10 @@ CANDIDATES = {
     # sae.frame.max_frames), ~3,900 at batch 256, whatever its frame count.
     "tied-x0.25-f1M-lr1e-2": {**TIED, "dim": "x0.25", "min_dim": 32, "epochs": 1000, "frames": 1_000_000,
                               "lr": 1e-2, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x0.5-f1M-lr1e-2": {**TIED, "dim": "x0.5", "min_dim": 32, "epochs": 1000, "frames": 1_000_000,
+                             "lr": 1e-2, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
+    "tied-x0.25-f500k-b128-lr1e-2": {**TIED, "dim": "x0.25", "min_dim": 32, "epochs": 1000, "frames": 500_000,
+                                     "lr": 1e-2, "batch_size": 128, "lr_warmup": 0.05, "lr_decay": 0.2},
     "tied-x0.125-f1M-lr1e-2": {**TIED, "dim": "x0.125", "min_dim": 32, "epochs": 1000, "frames": 1_000_000,
                                "lr": 1e-2, "batch_size": 256, "lr_warmup": 0.05, "lr_decay": 0.2},
     "tied-x0.5-s0.95-e30": {**TIED, "dim": "x0.5", "sparsity": 0.95, "epochs": 30, "lr": 1e-3, "batch_size": 256,

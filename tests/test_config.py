@@ -40,7 +40,12 @@ def test_defaults_are_filled_in():
     assert cfg["data"]["vocalset"]["test_singers"] == ["female2", "female8", "male3", "male5", "male10"]
     assert cfg["data"]["vocalset"]["md5"] == "0c09396242f946e7111ad7d8fc649b81"
     # The paper's level only, unless asked; frame training and the frame store have their own defaults.
-    assert cfg["sae"]["levels"] == ["clip"] and cfg["sae"]["frame"]["batch_size"] == 4096
+    assert cfg["sae"]["levels"] == ["clip"] and cfg["sae"]["frame"]["batch_size"] == 256
+    # clip SAEs keep the paper's recipe; frame SAEs have their own (docs/stability.md)
+    assert (cfg["sae"]["init"], cfg["sae"]["lr_warmup"], cfg["sae"]["lr_decay"], cfg["sae"]["min_dim"]) == \
+        ("linear", 0.0, 0.0, 1)
+    assert {k: cfg["sae"]["frame"][k] for k in ("dim", "min_dim", "init", "unit_norm_decoder", "lr")} == \
+        {"dim": "x0.25", "min_dim": 32, "init": "tied", "unit_norm_decoder": True, "lr": 0.01}
     assert cfg["sae"]["frame"]["pooling"] == "mean" and cfg["sae"]["frame"]["max_frames"] is None
     assert cfg["frames"]["dtype"] == "float16" and cfg["frames"]["window_seconds"] == 10.0
     assert cfg["probe"]["targets"] == [{"label": "technique", "split": "corpus"}, {"label": "vowel", "split": "corpus"},

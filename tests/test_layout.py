@@ -123,11 +123,11 @@ def test_settings_from_a_config():
                     "sae": {"lr": 0.01, "epochs": 7, "frame": {"lr": 0.002, "pooling": "max"}}})
     clip, frame = SAESettings.from_config(cfg["sae"]), FrameSAESettings.from_config(cfg["sae"])
     assert (clip.lr, clip.epochs, clip.batch_size) == (0.01, 7, 16)
-    assert (frame.lr, frame.epochs, frame.batch_size, frame.pooling) == (0.002, 10, 4096, "max")
+    assert (frame.lr, frame.epochs, frame.batch_size, frame.pooling) == (0.002, 10, 256, "max")
     assert frame.seed == clip.seed and frame.arch == clip.arch  # from sae.*
     # the frame SAE's recipe is its own (docs/stability.md), whatever sae.* says
     assert (clip.dim, clip.init, clip.lr_warmup) == (2048, "linear", 0.0)
-    assert (frame.dim, frame.init, frame.unit_norm_decoder) == ("x0.125", "tied", True)
+    assert (frame.dim, frame.init, frame.unit_norm_decoder) == ("x0.25", "tied", True)
     with pytest.raises(TypeError, match="unknown"):
         SAESettings(unknown=1)
 

@@ -73,14 +73,14 @@ class FrameSAESettings(SAESettings):
     unit-norm decoder, AuxK, batch size, learning rate and its schedule, epochs; chosen for seed stability,
     docs/stability.md) and the streaming options."""
 
-    dim: int | str = "x0.125"
-    """Latents: a number, or a multiple of the layer's width ("x0.125": an eighth of it), at least `min_dim`."""
+    dim: int | str = "x0.25"
+    """Latents: a number, or a multiple of the layer's width ("x0.25": a quarter of it), at least `min_dim`."""
     min_dim: int = 32
     init: str = "tied"
     unit_norm_decoder: bool = True
     auxk: float = 0.0
-    batch_size: int = 4096
-    lr: float = 1e-3
+    batch_size: int = 256
+    lr: float = 1e-2
     lr_warmup: float = 0.05
     lr_decay: float = 0.2
     epochs: int = 10
