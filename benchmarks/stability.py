@@ -256,6 +256,11 @@ def main(argv=None) -> None:
                   f"(random {fmt(row['baseline_share'], '.1%')}), mean cos {fmt(row['mean_cos'], '.3f')}, "
                   f"fvu {row['fvu']:.4f}, dead {row['dead']:.1%}, {row['train_s']:.1f} s", file=sys.stderr,
                   flush=True)
+    if not rows:
+        raise SystemExit("no candidate trained on any node (every k was 0?): nothing measured")
+    missing = [f"{r['node']} {r['recipe']}" for r in rows if r["share"] is None or r["fvu"] is None]
+    if missing:
+        raise SystemExit(f"no live latents or no FVU for: {', '.join(missing)}")
     doc = {"machine": f"{platform.node()}, {platform.processor() or platform.machine()}, 1 torch thread",
            "torch": torch.__version__, "frames": str(args.frames), "seeds": args.seeds,
            "max_train_frames": args.max_train_frames, "max_eval_frames": args.max_eval_frames,
