@@ -24,6 +24,7 @@ CASES = {
     "disentangle": ([], "disentangle.json", []),
     "extract": (None, "extract.json", ["results"]),
     "sae_train": ([], "sae_train.json", ["ours_wall_s", "paper_wall_s", "sae_train_samples_per_s"]),
+    "stability": ([], "stability.json", ["rows", "candidates", "seeds"]),
     "frames": ([], "frames.json", ["train_N", "train_4N", "peak_rss_ratio_4N_over_N", "store"]),
     "sae_step": (["--compile"], "sae_step.json", ["project_frames_per_s", "reference_dense_frames_per_s",
                                       "reference_sparse_frames_per_s", "ratio_project_over_sparse"]),

@@ -40,7 +40,12 @@ def test_defaults_are_filled_in():
     assert cfg["data"]["vocalset"]["test_singers"] == ["female2", "female8", "male3", "male5", "male10"]
     assert cfg["data"]["vocalset"]["md5"] == "0c09396242f946e7111ad7d8fc649b81"
     # The paper's level only, unless asked; frame training and the frame store have their own defaults.
-    assert cfg["sae"]["levels"] == ["clip"] and cfg["sae"]["frame"]["batch_size"] == 4096
+    assert cfg["sae"]["levels"] == ["clip"] and cfg["sae"]["frame"]["batch_size"] == 256
+    # clip SAEs keep the paper's recipe; frame SAEs have their own (docs/stability.md)
+    assert (cfg["sae"]["init"], cfg["sae"]["lr_warmup"], cfg["sae"]["lr_decay"], cfg["sae"]["min_dim"]) == \
+        ("linear", 0.0, 0.0, 1)
+    assert {k: cfg["sae"]["frame"][k] for k in ("dim", "min_dim", "init", "unit_norm_decoder", "lr")} == \
+        {"dim": "x0.25", "min_dim": 32, "init": "tied", "unit_norm_decoder": True, "lr": 0.01}
     assert cfg["sae"]["frame"]["pooling"] == "mean" and cfg["sae"]["frame"]["max_frames"] is None
     assert cfg["frames"]["dtype"] == "float16" and cfg["frames"]["window_seconds"] == 10.0
     assert cfg["probe"]["targets"] == [{"label": "technique", "split": "corpus"}, {"label": "vowel", "split": "corpus"},
@@ -154,6 +159,13 @@ def test_frame_sparsities_must_be_clip_sparsities():
     validate(_demo(sae__frame__sparsities=[0.9]))
     with pytest.raises(ConfigError, match=r"'sae\.frame\.sparsities': 0\.8 is not one of sae\.sparsities"):
         validate(_demo(sae__frame__sparsities=[0.8]))
+
+
+def test_a_frame_sae_without_active_codes_names_its_width_key():
+    # CREPE's layer 1 is 16 wide: an eighth of it with no floor is 2 latents, k = int(0.1 * 2) = 0 at sparsity 0.9
+    with pytest.raises(ConfigError, match=r"'sae\.frame\.dim': model 'crepe', layer 1, frame sparsity 0\.9 .* = 0"):
+        validate(_demo(sae__frame__sparsities=[0.9], sae__frame__dim="x0.125", sae__frame__min_dim=1))
+    validate(_demo(sae__frame__sparsities=[0.9], sae__frame__dim="x0.125", sae__frame__min_dim=32))
 
 
 def test_remote_code_needs_a_pinned_revision():

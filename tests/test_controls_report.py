@@ -125,3 +125,19 @@ def test_stability_claim_says_when_the_dictionary_is_not_determined_by_the_data(
     assert far.verdict == "supported" and "not determined" not in far.sentence
     (none,) = claim_stability(pd.DataFrame(columns=STABILITY_COLUMNS))
     assert none.verdict == "untestable"
+
+
+def test_stability_claim_gives_the_clip_level_its_own_sentence():
+    from audiosae.controls.report import STABILITY_COLUMNS, claim_stability
+
+    rows = [{c: None for c in STABILITY_COLUMNS} | {
+        "model": "m", "layer": i, "level": level, "mean_cos": cos, "baseline_mean_cos": 0.19,
+        "share_matched": share, "baseline_share_matched": 0.01, "threshold": 0.7, "near_baseline": cos - 0.19 < 0.05}
+        for i, (level, cos, share) in enumerate([("clip", 0.21, 0.02), ("clip", 0.40, 0.10), ("clip", 0.22, 0.04),
+                                                 ("frame", 0.80, 0.60)])]
+    (claim,) = claim_stability(pd.DataFrame(rows))
+    assert "clip SAEs (its recipe, kept for the reproduction): 1 of 3 seed pairs determined by the data, " \
+           "5 % of live latents recurring at cosine ≥ 0.7 (random: 1 %" in claim.sentence
+    assert (claim.numbers["clip_pairs"], claim.numbers["clip_determined"]) == (3, 1)
+    (frames,) = claim_stability(pd.DataFrame(rows[3:]))
+    assert "clip SAEs" not in frames.sentence and "clip_pairs" not in frames.numbers

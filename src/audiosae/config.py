@@ -122,6 +122,8 @@ def _check_semantics(config: dict) -> None:
         widths = facts.layer_widths()
         if widths is None:
             continue  # a Hugging Face model before its download: the rules check its layers once it is there
+        frame = config["sae"]["frame"]
+        frame_sparsities = frame["sparsities"] if frame["sparsities"] is not None else config["sae"]["sparsities"]
         for layer in resolve_layers(name, model["layers"], len(widths)):
             n_clip = latent_count(config["sae"]["dim"], widths[layer])
             m = config["atlas"]["ablation_m"]
@@ -132,11 +134,20 @@ def _check_semantics(config: dict) -> None:
                     f"{widths[layer]}); lower atlas.ablation_m to at most {max(n_clip // 2, 1)}"
                 )
             for s in config["sae"]["sparsities"]:
-                n = latent_count(config["sae"]["dim"], widths[layer])
+                n = latent_count(config["sae"]["dim"], widths[layer], config["sae"]["min_dim"])
                 if k_for(s, n) == 0:
                     raise ConfigError(
                         f"config key 'sae.sparsities': model '{name}', layer {layer}, sparsity {s} gives "
                         f"k = int((1 - {s}) * {n}) = 0 active codes; lower the sparsity or raise sae.dim"
+                    )
+            if "frame" not in config["sae"]["levels"]:
+                continue
+            for s in frame_sparsities:
+                n = latent_count(frame["dim"], widths[layer], frame["min_dim"])
+                if k_for(s, n) == 0:
+                    raise ConfigError(
+                        f"config key 'sae.frame.dim': model '{name}', layer {layer}, frame sparsity {s} gives "
+                        f"k = int((1 - {s}) * {n}) = 0 active codes; raise sae.frame.dim or lower the sparsity"
                     )
     frame_sparsities = config["sae"]["frame"]["sparsities"]
     if frame_sparsities is not None:

@@ -447,11 +447,20 @@ def claim_stability(df: pd.DataFrame, majority: float = MAJORITY):
                 f"{df['threshold'].iloc[0]:g} (random: {100 * base_share:.0f} %)."
                 + (" Where the cosine sits near its baseline, the dictionary is not determined by the data: another "
                    "run would give other latents." if determined < n else ""))
+    numbers = {"pairs": n, "determined": determined, "share_matched": share, "baseline_share_matched": base_share}
+    clip = df[df["level"] == "clip"]
+    if not clip.empty:
+        c_det = int((~clip["near_baseline"].astype(bool)).sum())
+        c_share, c_base = float(clip["share_matched"].mean()), float(clip["baseline_share_matched"].mean())
+        sentence += (f" The paper's clip SAEs (its recipe, kept for the reproduction): {c_det} of {len(clip)} seed "
+                     f"pairs determined by the data, {100 * c_share:.0f} % of live latents recurring at cosine ≥ "
+                     f"{clip['threshold'].iloc[0]:g} (random: {100 * c_base:.0f} %, mean matched cosine "
+                     f"{clip['mean_cos'].mean():.2f} against {clip['baseline_mean_cos'].mean():.2f}).")
+        numbers.update({"clip_pairs": len(clip), "clip_determined": c_det, "clip_share_matched": c_share,
+                        "clip_baseline_share_matched": c_base})
     frac = determined / n
     verdict = SUPPORTED if frac >= majority else NOT_SUPPORTED if frac <= 1 - majority else MIXED
-    return [Claim(sentence=sentence, verdict=verdict, numbers={"pairs": n, "determined": determined,
-                                                               "share_matched": share,
-                                                               "baseline_share_matched": base_share}, **base)]
+    return [Claim(sentence=sentence, verdict=verdict, numbers=numbers, **base)]
 
 
 def controls_claims(tables: dict[str, pd.DataFrame]) -> list:

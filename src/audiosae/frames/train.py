@@ -289,8 +289,12 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
         return mean_mse_blocks(sae, (torch.from_numpy(b).to(device) for b in valid.sequential()))
 
     t_train = time.perf_counter()
+    total_steps = epochs * -(-train.n_frames // batch_size)  # FrameStream: ceil(frames / batch) per epoch
+    if budget is not None:
+        total_steps = min(total_steps, -(-budget // batch_size))
     result = fit_epochs(sae, batches, valid_mse, lr=lr, epochs=epochs, patience=patience, max_samples=budget,
-                        progress=progress, desc=f"{model} L{layer} fs{sparsity}", compile=s.compile)
+                        progress=progress, desc=f"{model} L{layer} fs{sparsity}", compile=s.compile,
+                        lr_warmup=s.lr_warmup, lr_decay=s.lr_decay, total_steps=total_steps)
     train_s = time.perf_counter() - t_train
 
     tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)
@@ -368,6 +372,7 @@ def train_frame_sae(store: Path | str, *, model: str, layer: int, sparsity: floa
         if device.type == "cuda":
             metrics["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         training = {"model": model, "layer": layer, "sparsity": sparsity, "store": str(store), "dim": dim, "lr": lr,
+                    "lr_warmup": s.lr_warmup, "lr_decay": s.lr_decay, "init": s.init,
                     "batch_size": batch_size, "epochs": epochs, "max_frames": max_frames,
                     "shuffle_buffer": shuffle_buffer, "patience": patience, "seed": seed, "level": "frame",
                     "pooling": pooling}

@@ -15,6 +15,9 @@ with a bias-free decoder and a plain MSE loss. Options, all off by default:
   removes the gradient component parallel to each column, then renormalises.
 - ``auxk``: the AuxK loss — the top ``auxk_k`` dead latents reconstruct the
   residual, which gives them gradient and a chance to come back.
+- ``init="tied"``: decoder columns drawn as random unit vectors (Gaussian, normalised) and the
+  encoder started as the decoder's transpose, encoder bias zero (OpenAI's top-k SAEs, Gao et al.
+  2024, and EleutherAI's sparsify); ``"linear"`` (the paper) is nn.Linear's default for both.
 - ``normalize_inputs``: per-dimension standardisation with train statistics
   stored in the checkpoint. Losses and metrics are then measured in the
   normalised space (the one the SAE models); ``reconstruction`` and ``decode``
@@ -51,6 +54,7 @@ import torch
 from torch import nn
 
 ARCHS = ("topk", "batchtopk", "relu_l1")
+INITS = ("linear", "tied")
 DECODE_MODES = ("auto", "dense", "sparse")
 # The largest active fraction k / n_latents at which decoding only the active latents beats
 # the dense matmul, by device type (benchmarks/sae_step.py --sweep measures it). CPU: measured
@@ -85,6 +89,8 @@ class SAEConfig:
     """Coefficient of the L1 penalty on codes (relu_l1 only)."""
     normalize_inputs: bool = False
     """Standardise each input dimension with stored train-split mean and std."""
+    init: str = "linear"
+    """linear (the paper: nn.Linear's default) | tied (unit-norm random decoder columns, encoder = decoder^T)."""
     dead_after: int | None = None
     """Training samples seen without firing after which a latent counts as dead (AuxK);
     train_sae sets it to one pass over the train split. Required when auxk > 0."""
@@ -101,6 +107,8 @@ class SAEConfig:
             raise ValueError(f"SAEConfig.k = {self.k} exceeds n_latents = {self.n_latents}")
         if self.arch not in ARCHS:
             raise ValueError(f"SAEConfig.arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.init not in INITS:
+            raise ValueError(f"SAEConfig.init must be one of {INITS}, got {self.init!r}")
         for name in ("pre_bias", "unit_norm_decoder", "normalize_inputs"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"SAEConfig.{name} must be true or false, got {getattr(self, name)!r}")
@@ -165,7 +173,11 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """nn.Linear's default initialisation (the paper's), drawn from `generator` when given."""
+        """The initial weights of `cfg.init`, drawn from `generator` when given: nn.Linear's default (linear,
+        the paper's) or tied (see the module docstring)."""
+        if self.cfg.init == "tied":
+            self._tied_init(generator)
+            return
         for lin in (self.encoder, self.decoder):
             # drawn into a row-major tensor, so the values (and their order in the generator's
             # stream) are nn.Linear's whatever the parameter's memory layout
@@ -177,6 +189,15 @@ class SparseAutoencoder(nn.Module):
                 nn.init.uniform_(lin.bias, -bound, bound, generator=generator)
         if self.cfg.unit_norm_decoder:
             self.normalize_decoder_()
+
+    @torch.no_grad()
+    def _tied_init(self, generator: torch.Generator | None) -> None:
+        w = self.decoder.weight  # [input_dim, n_latents]
+        cols = torch.randn(self.cfg.n_latents, self.cfg.input_dim, generator=generator, dtype=w.dtype)
+        cols = cols / cols.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        w.copy_(cols.t().to(w.device))
+        self.encoder.weight.copy_(cols.to(w.device))
+        self.encoder.bias.zero_()
 
     @torch.no_grad()
     def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:

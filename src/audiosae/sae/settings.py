@@ -20,7 +20,9 @@ class SAESettings:
     """How one clip-level SAE is shaped and trained (``sae.*`` of the config)."""
 
     dim: int | str = 2048
-    """Latents: a number, or a multiple of the layer's width such as "4x"."""
+    """Latents: a number, or a multiple of the layer's width such as "x4"."""
+    min_dim: int = 1
+    """The fewest latents `dim` may give (a floor for narrow layers)."""
     arch: str = "topk"
     pre_bias: bool = False
     unit_norm_decoder: bool = False
@@ -28,7 +30,13 @@ class SAESettings:
     auxk_k: int = 256
     l1: float = 1e-3
     normalize_inputs: bool = False
+    init: str = "linear"
+    """linear (nn.Linear's default, the paper's) | tied (unit-norm random decoder columns, encoder = decoder^T)."""
     lr: float = 1e-3
+    lr_warmup: float = 0.0
+    """Share of the training steps over which the learning rate rises linearly (0: none, the paper)."""
+    lr_decay: float = 0.0
+    """Share of the training steps, at the end, over which it falls linearly to zero (0: none, the paper)."""
     batch_size: int = 16
     epochs: int = 100
     patience: int | None = None
@@ -38,7 +46,8 @@ class SAESettings:
     compile: bool = False
     """torch.compile the training step's forward on CUDA (ignored on CPU, where it does not pay)."""
 
-    MODEL_FIELDS = ("dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs")
+    MODEL_FIELDS = ("dim", "min_dim", "arch", "pre_bias", "unit_norm_decoder", "auxk", "auxk_k", "l1", "normalize_inputs",
+                    "init")
     """The fields that shape the SAE itself (make_config's); the others shape its training."""
 
     @classmethod
@@ -60,11 +69,20 @@ class SAESettings:
 
 @dataclass(frozen=True)
 class FrameSAESettings(SAESettings):
-    """How one frame-level SAE is trained: the clip settings that shape the SAE, with ``sae.frame.*``'s own
-    batch size, learning rate and epochs, and the streaming options."""
+    """How one frame-level SAE is trained: the clip settings, except ``sae.frame.*``'s own recipe (width, init,
+    unit-norm decoder, AuxK, batch size, learning rate and its schedule, epochs; chosen for seed stability,
+    docs/stability.md) and the streaming options."""
 
-    batch_size: int = 4096
-    lr: float = 1e-3
+    dim: int | str = "x0.25"
+    """Latents: a number, or a multiple of the layer's width ("x0.25": a quarter of it), at least `min_dim`."""
+    min_dim: int = 32
+    init: str = "tied"
+    unit_norm_decoder: bool = True
+    auxk: float = 0.0
+    batch_size: int = 256
+    lr: float = 1e-2
+    lr_warmup: float = 0.05
+    lr_decay: float = 0.2
     epochs: int = 10
     max_frames: int | None = None
     shuffle_buffer: int = 65536

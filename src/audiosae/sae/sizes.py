@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 
-def latent_count(dim: int | str, width: int) -> int:
-    """Number of latents: `dim` as an integer, or "x<factor>" times the input width."""
+def latent_count(dim: int | str, width: int, min_dim: int = 1) -> int:
+    """Number of latents: `dim` as an integer, or "x<factor>" times the input width; at least `min_dim`."""
     if isinstance(dim, str):
         if not dim.startswith("x"):
             raise ValueError(f"sae.dim must be an integer or 'x<factor>', got {dim!r}")
-        return max(1, int(round(float(dim[1:]) * width)))
-    return int(dim)
+        return max(1, int(min_dim), int(round(float(dim[1:]) * width)))
+    return max(int(min_dim), int(dim))
 
 
 def k_for(sparsity: float, n_latents: int) -> int:

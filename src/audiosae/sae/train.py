@@ -85,12 +85,12 @@ def make_config(input_dim: int, sparsity: float, *, dead_after: int | None = Non
 
     `settings`: SAESettings fields (those that shape the SAE are used; defaults as in the config schema)."""
     s = SAESettings(**settings)
-    n = latent_count(s.dim, input_dim)
+    n = latent_count(s.dim, input_dim, s.min_dim)
     k = k_for(sparsity, n)
     if k == 0:
         raise zero_k_error(model, layer, sparsity, n)
     m = s.model_kwargs()
-    del m["dim"]
+    del m["dim"], m["min_dim"]
     return SAEConfig(input_dim=input_dim, n_latents=n, k=k, **{**m, "auxk": float(s.auxk), "l1": float(s.l1)},
                      dead_after=dead_after)
 
@@ -147,6 +147,10 @@ class SAEAdam:
             self.optimizer = torch.optim.Adam(list(self.aliases), lr=lr)
             self.fused = False
 
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             if set_to_none:
@@ -159,6 +163,26 @@ class SAEAdam:
             if dims is not None:
                 alias.grad = None if p.grad is None else p.grad.permute(dims)
         self.optimizer.step()
+
+
+def lr_factor(step: int, total_steps: int, warmup: float = 0.0, decay: float = 0.0) -> float:
+    """The learning rate of optimiser step `step` (0-based, of `total_steps`) as a fraction of the base rate.
+
+    Linear warm-up over the first W = max(1, round(warmup * T)) steps, factor (step + 1) / W; linear decay to
+    zero over the last D = round(decay * T) steps, factor (T - step) / D; the smaller of the two. With
+    warmup = decay = 0 the factor is 1 throughout (the paper's constant rate). Warm-up as in OpenAI's top-k SAEs
+    and sparsify; decay over the last part of training as in Anthropic's April 2024 update (last 20 %)."""
+    if not (0 <= warmup < 1 and 0 <= decay <= 1):
+        raise ValueError(f"lr_warmup must lie in [0, 1) and lr_decay in [0, 1], got {warmup} and {decay}")
+    factor = 1.0
+    if warmup > 0:
+        w = max(1, round(warmup * total_steps))
+        factor = min(factor, (step + 1) / w)
+    if decay > 0:
+        d = max(1, round(decay * total_steps))
+        if step >= total_steps - d:
+            factor = min(factor, max(total_steps - step, 0) / d)
+    return factor
 
 
 def make_optimizer(sae: SparseAutoencoder, lr: float) -> SAEAdam:
@@ -221,7 +245,7 @@ def mean_mse(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 1024) ->
 def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *, lr: float = 1e-3,
         batch_size: int = 16, epochs: int = 100, patience: int | None = None,
         generator: torch.Generator | None = None, progress: bool = True, desc: str = "sae",
-        compile: bool = False) -> FitResult:
+        compile: bool = False, lr_warmup: float = 0.0, lr_decay: float = 0.0) -> FitResult:
     """Adam on shuffled in-memory train batches; afterwards `sae` holds the weights of the best valid-MSE epoch.
 
     `train_x` and `valid_x` already live on the SAE's device.
@@ -237,7 +261,8 @@ def fit(sae: SparseAutoencoder, train_x: torch.Tensor, valid_x: torch.Tensor, *,
             yield train_x.index_select(0, order[start:start + batch_size])
 
     return fit_epochs(sae, batches, lambda: mean_mse(sae, valid_x), lr=lr, epochs=epochs, patience=patience,
-                      progress=progress, desc=desc, compile=compile)
+                      progress=progress, desc=desc, compile=compile, lr_warmup=lr_warmup, lr_decay=lr_decay,
+                      total_steps=epochs * math.ceil(n / batch_size))
 
 
 def _mean_of_batches(mses: list[torch.Tensor], sizes: list[int]) -> float:
@@ -253,16 +278,25 @@ def _mean_of_batches(mses: list[torch.Tensor], sizes: list[int]) -> float:
 def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[torch.Tensor]],
                valid_mse: Callable[[], float], *, lr: float = 1e-3, epochs: int = 100, patience: int | None = None,
                max_samples: int | None = None, progress: bool = True, desc: str = "sae",
-               compile: bool = False) -> FitResult:
+               compile: bool = False, lr_warmup: float = 0.0, lr_decay: float = 0.0,
+               total_steps: int | None = None) -> FitResult:
     """Adam over `epoch_batches(epoch)` for each epoch; keeps the weights of the epoch with the lowest `valid_mse()`.
 
     The batches already live on the SAE's device (in memory for clip SAEs, streamed
     for frame SAEs). `patience`: stop after that many epochs without a better
     valid MSE (None: run every epoch). `max_samples`: stop once that many training
     vectors have been seen (the epoch in progress ends there and is evaluated). `compile`: the step's
-    forward through `torch.compile` on CUDA (`training_forward`; ignored on CPU).
+    forward through `torch.compile` on CUDA (`training_forward`; ignored on CPU). `lr_warmup`, `lr_decay`: the
+    learning-rate schedule of `lr_factor` over `total_steps` optimiser steps (needed when either is > 0; steps
+    past it, should there be any, take the last factor's formula, i.e. zero).
     """
+    scheduled = lr_warmup > 0 or lr_decay > 0
+    if scheduled and not total_steps:
+        raise ValueError("a learning-rate schedule (lr_warmup or lr_decay > 0) needs total_steps")
+    if scheduled:
+        lr_factor(0, total_steps, lr_warmup, lr_decay)  # checks the fractions before any step
     optimizer = make_optimizer(sae, lr)
+    step = 0
     forward = training_forward(sae, compile)
     result = FitResult()
     best_state = None
@@ -273,6 +307,9 @@ def fit_epochs(sae: SparseAutoencoder, epoch_batches: Callable[[int], Iterable[t
         mses, sizes = [], []  # per step: the batch's MSE (left on the device: no sync per step) and size
         t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
+            if scheduled:
+                optimizer.set_lr(lr * lr_factor(step, total_steps, lr_warmup, lr_decay))
+            step += 1
             out = train_step(sae, optimizer, batch, forward)
             mses.append(out.mse.detach())
             sizes.append(batch.numel())
@@ -349,7 +386,8 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
     valid_x = torch.from_numpy(valid_np).to(device)
     del train_np, valid_np
     result = fit(sae, train_x, valid_x, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience,
-                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}", compile=s.compile)
+                 generator=generator, progress=progress, desc=f"{model} L{layer} s{sparsity}", compile=s.compile,
+                 lr_warmup=s.lr_warmup, lr_decay=s.lr_decay)
     del train_x, valid_x
 
     tmp = fresh_tmp_dir(outputs.metrics.parent / outputs.metrics.parent.name)
@@ -384,7 +422,7 @@ def train_sae(store: Path | str, *, model: str, layer: int, sparsity: float, out
             "wall_time_s": round(time.perf_counter() - t0, 3), "history": result.history, "splits": splits,
         }
         training = {"model": model, "layer": layer, "sparsity": sparsity, "store": str(store), "dim": dim,
-                    "lr": lr, "batch_size": batch_size, "epochs": epochs, "patience": patience, "seed": seed}
+                    "lr": lr, "lr_warmup": s.lr_warmup, "lr_decay": s.lr_decay, "batch_size": batch_size, "epochs": epochs, "patience": patience, "seed": seed}
         sae.cpu().save(tmp / "sae.safetensors", tmp / "config.json", extra={"training": training})
         write_json(tmp / "metrics.json", metrics, indent=2)
 
