@@ -90,15 +90,15 @@ def rule_scripts(root: Path) -> dict[str, Path]:
     for smk in sorted((root / "rules").glob("*.smk")):
         name = None
         for line in smk.read_text().splitlines():
-            if (m := re.match(r"^rule (\w+):", line)):
+            if (m := re.match(r"^\s*rule (\w+):", line)):
                 name = m.group(1)
                 blocks[name] = {}
-            elif (m := re.match(r"^use rule (\w+) as (\w+)", line)):
+            elif (m := re.match(r"^\s*use rule (\w+) as (\w+)", line)):
                 name = m.group(2)
                 blocks[name] = {"parent": m.group(1)}
             elif line and not line[0].isspace():
                 name = None
-            elif name and (m := re.search(r'script:\s*"([^"]+)"', line)):
+            elif name and (m := re.search(r'"([^"]*workflow_scripts/[^"]+\.py)"', line)):
                 blocks[name]["script"] = (smk.parent / m.group(1)).resolve()
             elif name and (m := re.search(r'"results/benchmarks/rules/([^/"{]+)', line)):
                 blocks[name]["bench"] = m.group(1).removesuffix(".tsv")
