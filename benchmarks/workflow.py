@@ -12,10 +12,18 @@ Reads a run's results folder (never writes there):
   `--imports SRC` times each rule's script's top-level imports in fresh
   interpreters of a source tree (an estimate: no preamble, no load from beside).
 
+- Snakemake's log of the run (`<run>/../.snakemake/log/`, the newest, or `--log`):
+  when each job started and finished (1 s resolution) and its threads, for every
+  job, those without a benchmark file too (`extract_embeddings` has none: Snakemake
+  refuses benchmarks on cache-eligible rules). Rules with no benchmark file get
+  their jobs and seconds from it.
+
 The idle share is of the core-seconds between the first job's start and the last
-job's end: 1 - (seconds with min(cores, running jobs) busy) / (cores x wall). A
-job counts as one core (the demo's jobs have one thread, extraction two); the gaps
-are Snakemake's own work between jobs and the jobs that wait on one another.
+job's end: 1 - (core-seconds busy) / (cores x wall), where at each moment the busy
+cores are min(cores, the threads of the running jobs). From the Snakemake log when
+there is one; else from the benchmark files, a job counting as one core. The gaps
+are Snakemake's own work between jobs and the jobs that wait on one another (or on
+a resource: the demo's `gpu=1` runs the GPU rules one at a time, on CPU too).
 
     python benchmarks/workflow.py --run results --cores 2                # a table on stdout
     python benchmarks/workflow.py --run results --out results/benchmarks  # also workflow.{json,md}
@@ -41,30 +49,38 @@ from pathlib import Path
 STARTED = re.compile(r"audiosae job: work began (\d+(?:\.\d+)?) s after")
 
 
+def bench_seconds(tsv: Path) -> float:
+    """The wall seconds `s` of a Snakemake benchmark file (its first repeat)."""
+    lines = tsv.read_text().splitlines()
+    if len(lines) < 2:
+        raise SystemExit(f"{tsv}: no data row (a benchmark file has a header and a row per repeat)")
+    header = lines[0].split("\t")
+    if "s" not in header:
+        raise SystemExit(f"{tsv}: no column 's' in its header {header}")
+    return float(lines[1].split("\t")[header.index("s")])
+
+
+def startup_of(log: Path) -> float | None:
+    """The seconds `audiosae.jobs.log_started` recorded in a job's log, None where it wrote no such line."""
+    with open(log, errors="replace") as f:
+        for line in f:
+            if (m := STARTED.search(line)):
+                return float(m.group(1))
+    return None
+
+
 def read_jobs(run: Path) -> list[dict]:
-    """One row per benchmarked job: rule, wall seconds, start, end, start-up seconds (None without the line)."""
+    """One row per benchmarked job (the run has no Snakemake log): rule (the folder under benchmarks/rules/), wall
+    seconds, start, end, start-up seconds (None without the line)."""
     bench_root = run / "benchmarks" / "rules"
     if not bench_root.is_dir():
         raise SystemExit(f"{bench_root}: no such folder; --run takes a finished run's results/ folder")
     jobs = []
     for tsv in sorted(bench_root.rglob("*.tsv")):
         rel = tsv.relative_to(bench_root)
-        lines = tsv.read_text().splitlines()
-        if len(lines) < 2:
-            raise SystemExit(f"{tsv}: no data row (a benchmark file has a header and a row per repeat)")
-        header = lines[0].split("\t")
-        if "s" not in header:
-            raise SystemExit(f"{tsv}: no column 's' in its header {header}")
-        seconds = float(lines[1].split("\t")[header.index("s")])
-        end = tsv.stat().st_mtime
+        seconds, end = bench_seconds(tsv), tsv.stat().st_mtime
         log = run / "logs" / rel.with_suffix(".log")
-        startup = None
-        if log.is_file():
-            with open(log, errors="replace") as f:
-                for line in f:
-                    if (m := STARTED.search(line)):
-                        startup = float(m.group(1))
-                        break
+        startup = startup_of(log) if log.is_file() else None
         jobs.append({"rule": rel.parts[0] if len(rel.parts) > 1 else rel.stem, "job": str(rel.with_suffix("")),
                      "s": seconds, "start": end - seconds, "end": end, "startup_s": startup})
     if not jobs:
@@ -72,9 +88,50 @@ def read_jobs(run: Path) -> list[dict]:
     return jobs
 
 
+def read_snakemake_log(path: Path) -> list[dict]:
+    """Every job a Snakemake log records as started and finished: rule, start, end (epoch s), threads, and the
+    paths of its log and benchmark files where it has them."""
+    stamp = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+    started: dict[str, dict] = {}
+    jobs, now, current = [], None, None
+    for line in path.read_text(errors="replace").splitlines():
+        if (m := stamp.match(line)):
+            now = time.mktime(time.strptime(m.group(1), "%a %b %d %H:%M:%S %Y"))
+        elif (m := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line)):
+            current = {"rule": m.group(1), "start": now, "threads": 1}
+        elif current is not None and (m := re.match(r"^\s+jobid: (\d+)$", line)):
+            started[m.group(1)] = current
+        elif current is not None and (m := re.match(r"^\s+threads: (\d+)$", line)):
+            current["threads"] = int(m.group(1))
+        elif current is not None and (m := re.match(r"^\s+(log|benchmark): (\S+)$", line)):
+            current[m.group(1)] = m.group(2)
+        elif (m := re.match(r"^Finished jobid: (\d+)", line)) and m.group(1) in started:
+            job = started.pop(m.group(1))
+            jobs.append({**job, "end": now, "s": now - job["start"]})
+    return jobs
+
+
+def jobs_from_log(logged: list[dict], workdir: Path) -> list[dict]:
+    """The log's jobs with their benchmark's seconds (1 s timestamps where a job has no benchmark file) and the
+    start-up its rule log records; paths are relative to `workdir`, the run's working directory."""
+    jobs = []
+    for j in logged:
+        if j["rule"] == "all":
+            continue
+        seconds, startup = j["s"], None
+        bench = workdir / j["benchmark"] if "benchmark" in j else None
+        if bench is not None and bench.is_file():
+            seconds = bench_seconds(bench)
+        if "log" in j and (workdir / j["log"]).is_file():
+            startup = startup_of(workdir / j["log"])
+        jobs.append({**j, "s": seconds, "startup_s": startup, "benchmarked": bench is not None and bench.is_file()})
+    return jobs
+
+
 def idle_share(jobs: list[dict], cores: int) -> tuple[float, float]:
-    """(wall seconds from the first start to the last end, share of its core-seconds no job used)."""
-    events = sorted([(j["start"], 1) for j in jobs] + [(j["end"], -1) for j in jobs])
+    """(wall seconds from the first start to the last end, share of its core-seconds no job used); a job uses its
+    "threads" (1 where not given)."""
+    events = sorted([(j["start"], j.get("threads", 1)) for j in jobs] + [(j["end"], -j.get("threads", 1)) for j in jobs])
     t0, t1 = events[0][0], max(j["end"] for j in jobs)
     busy, running, last = 0.0, 0, t0
     for t, step in events:
@@ -127,10 +184,12 @@ def import_seconds(script: Path, src: Path, repeats: int = 3) -> float:
 
 
 def summarise(jobs: list[dict], cores: int, imports: dict[str, float] | None = None) -> dict:
+    """Per rule and in all."""
     wall, idle = idle_share(jobs, cores)
     rules = {}
     for j in jobs:
-        r = rules.setdefault(j["rule"], {"jobs": 0, "job_s": 0.0, "max_s": 0.0, "startup": []})
+        r = rules.setdefault(j["rule"], {"jobs": 0, "job_s": 0.0, "max_s": 0.0, "startup": [], "benchmarked": True})
+        r["benchmarked"] &= j.get("benchmarked", True)
         r["jobs"] += 1
         r["job_s"] += j["s"]
         r["max_s"] = max(r["max_s"], j["s"])
@@ -142,10 +201,12 @@ def summarise(jobs: list[dict], cores: int, imports: dict[str, float] | None = N
                      "startup_s": round(sum(r["startup"]), 1) if r["startup"] else None,
                      "startup_per_job_s": round(statistics.mean(r["startup"]), 2) if r["startup"] else None,
                      "logged": len(r["startup"]),
+                     "timed_by": "benchmark" if r["benchmarked"] else "snakemake log",
                      "imports_per_job_s": None if imports is None or name not in imports else round(imports[name], 2)})
-    logged = [j["startup_s"] for j in jobs if j["startup_s"] is not None]
+    starts = [j["startup_s"] for j in jobs if j["startup_s"] is not None]
     return {"cores": cores, "jobs": len(jobs), "job_s": round(sum(j["s"] for j in jobs), 1),
-            "startup_s": round(sum(logged), 1) if logged else None, "logged_jobs": len(logged),
+            "startup_s": round(sum(starts), 1) if starts else None, "logged_jobs": len(starts),
+            "timeline": "snakemake log" if "log" in jobs[0] or "benchmark" in jobs[0] else "benchmark files",
             "wall_s": round(wall, 1), "idle_share": round(idle, 3),
             "imports_estimate_s": (round(sum(imports[r["rule"]] * r["jobs"] for r in rows if r["rule"] in imports), 1)
                                    if imports else None),
@@ -159,13 +220,14 @@ def markdown(doc: dict) -> str:
     lines = ["| rule | jobs | job-s | longest s | start-up s (logged) | per job | imports per job (estimate) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in doc["rules"]:
-        lines.append(f"| {r['rule']} | {r['jobs']} | {r['job_s']} | {r['max_s']} | {cell(r['startup_s'])} | "
+        mark = " (seconds from Snakemake's log)" if r.get("timed_by") == "snakemake log" else ""
+        lines.append(f"| {r['rule']}{mark} | {r['jobs']} | {r['job_s']} | {r['max_s']} | {cell(r['startup_s'])} | "
                      f"{cell(r['startup_per_job_s'])} | {cell(r['imports_per_job_s'])} |")
     lines.append(f"| **all** | {doc['jobs']} | {doc['job_s']} | | {cell(doc['startup_s'])} | | "
                  f"{cell(doc['imports_estimate_s'])} (x jobs) |")
-    lines += ["", f"{doc['jobs']} benchmarked jobs, {doc['job_s']} job-seconds in {doc['wall_s']} s of wall time on "
-              f"{doc['cores']} cores: the cores sat idle {100 * doc['idle_share']:.0f} % of it. "
-              f"Start-up logged by {doc['logged_jobs']} of {doc['jobs']} jobs."]
+    lines += ["", f"{doc['jobs']} jobs, {doc['job_s']} job-seconds in {doc['wall_s']} s of wall time on "
+              f"{doc['cores']} cores: the cores sat idle {100 * doc['idle_share']:.0f} % of it (timeline: "
+              f"{doc['timeline']}). Start-up logged by {doc['logged_jobs']} of {doc['jobs']} jobs."]
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +267,7 @@ def run_tiny(workdir: Path) -> Path:
     (workdir / "work.py").write_text(textwrap.dedent(TINY_SCRIPT))
     snakemake = Path(sys.executable).with_name("snakemake")
     cmd = [str(snakemake)] if snakemake.exists() else [sys.executable, "-m", "snakemake"]
-    proc = subprocess.run([*cmd, "--cores", "2", "--quiet", "all"], cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run([*cmd, "--cores", "2", "all"], cwd=workdir, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"the tiny workflow in {workdir} failed:\n{proc.stderr[-3000:]}")
     return workdir / "results"
@@ -214,7 +276,8 @@ def run_tiny(workdir: Path) -> Path:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, help="a finished run's results folder")
-    ap.add_argument("--cores", type=int, default=2, help="the cores the run had (profiles/demo: 2)")
+    ap.add_argument("--cores", type=int, help="the cores the run had (default: the log's 'Provided cores', else 2)")
+    ap.add_argument("--log", type=Path, help="the run's Snakemake log (default: the newest in <run>/../.snakemake/log)")
     ap.add_argument("--imports", type=Path, help="a checkout whose rules' scripts' imports to time (the run's code)")
     ap.add_argument("--out", type=Path, help="also write workflow.json and workflow.md here")
     ap.add_argument("--tiny", action="store_true", help="run a 5-job toy workflow and read it (for the tests)")
@@ -223,14 +286,22 @@ def main(argv=None):
         ap.error("give --run or --tiny")
     with tempfile.TemporaryDirectory() as tmp:
         run = run_tiny(Path(tmp)) if args.tiny else args.run
-        jobs = read_jobs(run)
+        log = args.log or max((run.parent / ".snakemake" / "log").glob("*.snakemake.log"), default=None)
+        jobs = jobs_from_log(read_snakemake_log(log), run.parent) if log is not None else []
+        if not jobs:  # no Snakemake log (or an empty one): the benchmark files alone
+            log, jobs = None, read_jobs(run)
+        cores = args.cores
+        if cores is None:
+            found = re.search(r"^Provided cores: (\d+)", log.read_text(errors="replace"), re.M) if log else None
+            cores = int(found.group(1)) if found else 2
         imports = None
         if args.imports is not None:
             scripts = rule_scripts(args.imports)
             imports = {rule: import_seconds(scripts[rule], args.imports)
                        for rule in sorted({j["rule"] for j in jobs}) if rule in scripts}
-        doc = summarise(jobs, args.cores, imports)
+        doc = summarise(jobs, cores, imports)
     doc["run"] = "tiny" if args.tiny else str(args.run)
+    doc["snakemake_log"] = None if log is None or args.tiny else str(log)
     md = markdown(doc)
     print(md, end="")
     if args.out is not None:
