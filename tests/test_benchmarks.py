@@ -82,3 +82,43 @@ def test_workflow_figures_from_a_run(tmp_path):
     assert (rules["probe"]["jobs"], rules["probe"]["job_s"], rules["probe"]["startup_s"]) == (2, 6.0, 2.0)
     assert rules["report"]["startup_s"] is None and doc["logged_jobs"] == 2
     assert doc["wall_s"] == 8.0 and doc["idle_share"] == 0.5  # busy: 2 cores x 2 s + 1 x 2 s + 1 x 2 s = 8 of 16
+
+
+SNAKEMAKE_LOG = """Provided cores: 2
+[Sun Dec  6 16:32:53 2026]
+localrule extract_embeddings:
+    output: results/embeddings/m.zarr
+    log: results/logs/extract_embeddings/m.log
+    jobid: 14
+    threads: 2
+Shell command: None
+[Sun Dec  6 16:33:03 2026]
+Finished jobid: 14 (Rule: extract_embeddings)
+[Sun Dec  6 16:33:03 2026]
+localrule probe:
+    log: results/logs/probe/m/layer1/original.log
+    benchmark: results/benchmarks/rules/probe/m/layer1/original.tsv
+    jobid: 3
+    threads: 1
+[Sun Dec  6 16:33:07 2026]
+Finished jobid: 3 (Rule: probe)
+"""
+
+
+def test_workflow_reads_the_snakemake_log(tmp_path):
+    """Jobs without a benchmark file (extract_embeddings) are timed by the log; a job busies its threads."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import workflow
+    finally:
+        sys.path.remove(str(BENCH))
+    from audiosae.jobs import STARTED
+
+    _bench(tmp_path / "results", "probe/m/layer1/original", 3.5, 0.0, f"{STARTED} 1.25 s after the interpreter")
+    log = tmp_path / "run.log"
+    log.write_text(SNAKEMAKE_LOG)
+    doc = workflow.summarise(workflow.jobs_from_log(workflow.read_snakemake_log(log), tmp_path), cores=2)
+    rules = {r["rule"]: r for r in doc["rules"]}
+    assert rules["extract_embeddings"]["job_s"] == 10.0 and rules["extract_embeddings"]["timed_by"] == "snakemake log"
+    assert rules["probe"]["job_s"] == 3.5 and rules["probe"]["startup_per_job_s"] == 1.25  # the benchmark's seconds
+    assert doc["wall_s"] == 14.0 and doc["idle_share"] == round(1 - (2 * 10 + 1 * 4) / 28, 3)
