@@ -91,6 +91,8 @@ def dom_when(argv: list[str], url: str, ready: str, timeout_s: float = 120) -> s
                      if t["type"] == "page" and t["url"] == url]
             if pages:
                 break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Chromium opened no page at {url} in {timeout_s:g} s")
             time.sleep(0.05)
         session = browser.call("Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True},
                                deadline=deadline)["sessionId"]
