@@ -8,6 +8,11 @@
 include: "inputs/interop.smk"
 
 
+localrules:
+    export_sae,  # a format conversion and a model card, in numpy (no torch): seconds, on the submitting host
+    export_sae_seed,
+
+
 # An imported clip-level SAE; its frame-level twin rule below also writes the test frames' codes. The name
 # wildcard is constrained to each level's sae.external names, so each ext folder has one rule.
 rule external_latents:
@@ -48,7 +53,9 @@ use rule external_latents as external_frame_latents with:
 
 
 # An SAE's export folder: every level (the {kind} wildcard is the rep kind, sae or fsae) and, with
-# export_sae_seed, every extra seed (controls.seeds).
+# export_sae_seed, every extra seed (controls.seeds). One job per SAE, like its training (docs/design.md, "Job
+# grain"): it cannot be written by the training job, since its model card reports the SAE's probes, atlas page and
+# seed stability, which come later.
 rule export_sae:
     input:
         unpack(get_export_inputs),

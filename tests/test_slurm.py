@@ -79,7 +79,8 @@ def test_downloads_are_localrules(tmp_path):
                            str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert set(proc.stdout.split()) == {"download_vocalset", "download_model", "all", "aggregate", "figures", "report",
-                                        "atlas_report", "atlas_site", "controls_report", "splice_report"}, proc.stdout
+                                        "atlas_report", "atlas_site", "controls_report", "export_sae",
+                                        "export_sae_seed", "splice_report"}, proc.stdout
 
 
 def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):

@@ -10,6 +10,9 @@ import torch  # noqa: E402
 
 from audiosae.atlas.ablation import run_ablation  # noqa: E402
 from audiosae.jsonio import read_json, write_json  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

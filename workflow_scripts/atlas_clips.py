@@ -6,6 +6,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from audiosae.atlas.clips import write_clips  # noqa: E402
 from audiosae.data.manifest import read_manifest  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 p = snakemake.params.audio
 index = write_clips(read_manifest(snakemake.input.manifest), snakemake.output[0], crop_seconds=p["crop_seconds"],

@@ -9,6 +9,9 @@ import pandas as pd
 
 from audiosae.attributes import compute_attributes, write_parquet
 from audiosae.data.manifest import read_manifest
+from audiosae.jobs import log_started
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 synthetic = snakemake.input.synthetic  # the synthetic corpus's folder, or nothing on other corpora

@@ -5,6 +5,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 from threadpoolctl import threadpool_limits
 
 from audiosae.disentangle import run_disentangle, write_json, write_npz
+from audiosae.jobs import log_started
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 
 def log(msg):

@@ -7,6 +7,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from audiosae.interop.export import export_sae  # noqa: E402
 from audiosae.layout import Rep  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 w, p, i = snakemake.wildcards, snakemake.params, snakemake.input
 rep = Rep.parse(p.rep)

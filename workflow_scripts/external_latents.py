@@ -9,6 +9,9 @@ import torch  # noqa: E402
 from audiosae.devices import resolve_device  # noqa: E402
 from audiosae.interop.latents import write_external  # noqa: E402
 from audiosae.interop.readers import read_external  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 torch.set_num_threads(snakemake.threads)
 w = snakemake.wildcards

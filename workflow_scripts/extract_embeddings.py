@@ -10,6 +10,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from audiosae.devices import gpu_slot, resolve_device
 from audiosae.extract import extract_embeddings
+from audiosae.jobs import log_started
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 p = snakemake.params
 weights = getattr(snakemake.input, "weights", None)

@@ -12,6 +12,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from audiosae.devices import gpu_slot, resolve_device  # noqa: E402
 from audiosae.frames.extract import extract_frames  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 p = snakemake.params
 weights = getattr(snakemake.input, "weights", None)

@@ -13,6 +13,9 @@ from audiosae.data.manifest import read_manifest  # noqa: E402
 from audiosae.frames.acoustics import FrameSource, frame_acoustics, read_llds, true_f0_tracks  # noqa: E402
 from audiosae.jsonio import write_json  # noqa: E402
 from audiosae.layout import Rep  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 w, p = snakemake.wildcards, snakemake.params
 rep = Rep.parse(w.rep)

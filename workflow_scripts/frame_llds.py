@@ -8,6 +8,9 @@ import logging  # noqa: E402
 
 from audiosae.data.manifest import read_manifest  # noqa: E402
 from audiosae.frames.acoustics import compute_llds  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 manifest = read_manifest(snakemake.input.manifest)

@@ -6,6 +6,9 @@ import logging
 
 from audiosae.data.corpus import build_corpus_manifest
 from audiosae.data.manifest import write_csv
+from audiosae.jobs import log_started
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 p = snakemake.params

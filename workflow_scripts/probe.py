@@ -9,6 +9,9 @@ from audiosae.data.manifest import read_manifest
 from audiosae.jsonio import write_json
 from audiosae.layout import probe_path
 from audiosae.probe import load_probe_data, run_probe
+from audiosae.jobs import log_started
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 
 def log(msg):

@@ -6,6 +6,9 @@ from audiosae.report._io import read_captions
 from audiosae.report.aggregate import read_tables
 from audiosae.report.claims import answer_claims
 from audiosae.report.html import write_report
+from audiosae.jobs import log_started
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 tables_dir = Path(snakemake.input.tables[0]).parent
 tables = read_tables(tables_dir, [Path(p).stem for p in snakemake.input.tables])

@@ -9,6 +9,9 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 from pathlib import Path  # noqa: E402
 
 from audiosae.report.registry import run_section  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 inputs = {k: [v] if isinstance(v, str) else list(v) for k, v in snakemake.input.items()}
 params = {k: v for k, v in snakemake.params.items() if k != "section"}

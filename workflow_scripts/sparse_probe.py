@@ -10,6 +10,9 @@ from audiosae.controls.report import sparse_probe_doc  # noqa: E402
 from audiosae.data.manifest import read_manifest  # noqa: E402
 from audiosae.jsonio import write_json  # noqa: E402
 from audiosae.layout import rep_array  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 
 def log(msg):

@@ -8,6 +8,9 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from audiosae.controls.report import stability_node_doc  # noqa: E402
 from audiosae.jsonio import write_json  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 
 def log(msg):

@@ -8,6 +8,9 @@ import torch  # noqa: E402
 
 from audiosae.devices import gpu_slot, resolve_device  # noqa: E402
 from audiosae.frames.train import FrameSAEPaths, train_frame_sae  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 torch.set_num_threads(snakemake.threads)
 params = dict(snakemake.params.sae)

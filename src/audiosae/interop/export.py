@@ -32,7 +32,9 @@ Top-k then ReLU keeps the same codes as ReLU then top-k (both keep the k
 largest pre-activations when at least k are positive, else every positive one).
 Our arch maps to SAELens's: topk -> "topk"; batchtopk (evaluated with its learnt
 threshold) -> "jumprelu" with that threshold for every latent; relu_l1 -> "standard".
-The tensors are computed in float64 and stored as float32.
+The tensors are computed in float64 and stored as float32, in numpy from the SAE's
+safetensors file (the same IEEE operations torch would do, and no torch to import:
+an export is a format conversion).
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from audiosae.atomic import atomic_output
 from audiosae.jsonio import read_json, write_json
+from audiosae.sae.shape import SAEConfig
 
 SAELENS_VERSION = "6.18.0"  # the SAELens source whose format and forward this export follows (see above)
 ARCH_TO_SAELENS = {"topk": "topk", "batchtopk": "jumprelu", "relu_l1": "standard"}
@@ -53,20 +56,24 @@ class ExportError(RuntimeError):
     """An SAE folder that cannot be exported (missing file, untrained threshold)."""
 
 
-def saelens_state(sae) -> tuple[str, dict[str, torch.Tensor], dict]:
-    """(SAELens architecture, its tensors, its architecture-specific cfg keys) for one of our SAEs."""
-    cfg = sae.cfg
+def saelens_state(cfg: SAEConfig, state: dict[str, np.ndarray]) -> tuple[str, dict[str, np.ndarray], dict]:
+    """(SAELens architecture, its tensors, its architecture-specific cfg keys) for one of our SAEs: its config and
+    its state dict as `audiosae.sae.model.SparseAutoencoder.save` writes it (numpy arrays)."""
     arch = ARCH_TO_SAELENS[cfg.arch]
-    w = sae.encoder.weight.detach().double().cpu()  # [n_latents, input_dim]
-    b_enc = sae.encoder.bias.detach().double().cpu()
-    w_d = sae.decoder.weight.detach().double().cpu()  # [input_dim, n_latents]
+
+    def tensor(name):
+        if name not in state:
+            raise ExportError(f"the SAE's weights have no {name!r} (keys: {sorted(state)})")
+        return np.asarray(state[name], dtype=np.float64)
+
+    w = tensor("encoder.weight")  # [n_latents, input_dim]
+    b_enc = tensor("encoder.bias")
+    w_d = tensor("decoder.weight")  # [input_dim, n_latents]
     if cfg.normalize_inputs:
-        mean = sae.input_mean.detach().double().cpu()
-        std = sae.input_std.detach().double().cpu()
+        mean, std = tensor("input_mean"), tensor("input_std")
     else:
-        mean = torch.zeros(cfg.input_dim, dtype=torch.float64)
-        std = torch.ones(cfg.input_dim, dtype=torch.float64)
-    b_pre = sae.b_pre.detach().double().cpu() if sae.b_pre is not None else torch.zeros_like(mean)
+        mean, std = np.zeros(cfg.input_dim), np.ones(cfg.input_dim)
+    b_pre = tensor("b_pre") if cfg.pre_bias else np.zeros_like(mean)
     tensors = {
         "W_enc": (w / std[None, :]).T,
         "b_enc": b_enc,
@@ -77,20 +84,21 @@ def saelens_state(sae) -> tuple[str, dict[str, torch.Tensor], dict]:
     if arch == "topk":
         extra = {"k": int(cfg.k), "rescale_acts_by_decoder_norm": False}
     elif arch == "jumprelu":
-        threshold = float(sae.threshold)
+        threshold = float(tensor("threshold"))
         if not math.isfinite(threshold):
             raise ExportError("batchtopk SAE has no learnt threshold (it was never trained); cannot export it")
-        tensors["threshold"] = torch.full((cfg.n_latents,), threshold, dtype=torch.float64)
-    tensors = {k: v.float().contiguous() for k, v in tensors.items()}
+        tensors["threshold"] = np.full(cfg.n_latents, threshold, dtype=np.float64)
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
     return arch, tensors, extra
 
 
-def saelens_cfg(sae, arch: str, extra: dict, *, model_name: str, hook_name: str, metadata: dict | None = None) -> dict:
+def saelens_cfg(cfg: SAEConfig, arch: str, extra: dict, *, model_name: str, hook_name: str,
+                metadata: dict | None = None) -> dict:
     """The cfg.json document (SAELens SAEConfig.to_dict's keys)."""
     return {
         "architecture": arch,
-        "d_in": int(sae.cfg.input_dim),
-        "d_sae": int(sae.cfg.n_latents),
+        "d_in": int(cfg.input_dim),
+        "d_sae": int(cfg.n_latents),
         "dtype": "float32",
         "device": "cpu",
         "apply_b_dec_to_input": True,
@@ -265,11 +273,9 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
     `store`: the embeddings (clip) or frame store the SAE was trained on; its attrs give the model's id and
     revision. `stability`: the node's seed-stability document (rule stability), read where it measured this SAE.
     """
-    from safetensors.torch import save_file
+    from safetensors.numpy import load_file, save_file
 
     from audiosae.store import read_attrs
-
-    from audiosae.sae.model import SparseAutoencoder
 
     sae_dir = Path(sae_dir)
     out_dir = Path(out_dir) if out_dir is not None else sae_dir / "export"
@@ -277,8 +283,9 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
         if not (sae_dir / name).exists():
             raise ExportError(f"{sae_dir / name}: not found; export reads a finished SAE folder")
     model_spec = model_spec or {}
-    sae = SparseAutoencoder.load(sae_dir / "sae.safetensors", sae_dir / "config.json")
     config = read_json(sae_dir / "config.json")
+    sae_cfg = SAEConfig.from_dict(config)
+    state = load_file(str(sae_dir / "sae.safetensors"))
     metrics = read_json(sae_dir / "metrics.json")
     training = dict(config.get("training", {}))
     sparsity = training.get("sparsity", metrics.get("sparsity"))
@@ -288,22 +295,22 @@ def export_sae(sae_dir: Path | str, out_dir: Path | str | None = None, *, model:
     provenance = encoder_provenance(model, model_spec, read_attrs(store) if store is not None else None)
     pairs, seed_summary = (seed_stability_of(read_json(stability), level=level, sparsity=sparsity,
                                              seed=training.get("seed")) if stability else ([], None))
-    arch, tensors, extra = saelens_state(sae)
+    arch, tensors, extra = saelens_state(sae_cfg, state)
     hook_name = f"hidden_states.{layer}" + (".clip_mean" if level == "clip" else "")
-    cfg = saelens_cfg(sae, arch, extra, model_name=model_spec.get("id", model), hook_name=hook_name, metadata={
+    cfg = saelens_cfg(sae_cfg, arch, extra, model_name=model_spec.get("id", model), hook_name=hook_name, metadata={
         "model_class_name": model_spec.get("source"),
         "model_revision": provenance["revision"],
         "dataset_path": corpus,
         "audiosae": {"model": model, "layer": int(layer), "rep": rep, "level": level,
                      "pooling": pooling if level == "frame" else "mean over each crop's frames",
-                     "sparsity": sparsity, "seed": training.get("seed"), "arch": sae.cfg.arch},
+                     "sparsity": sparsity, "seed": training.get("seed"), "arch": sae_cfg.arch},
     })
     probes = [read_json(p) for p in probe_paths]
     atlas = read_json(atlas_summary) if atlas_summary else None
     if atlas is None and seed_summary is not None:  # an extra seed has no atlas page; rule stability measured it
         atlas = {**seed_summary, "source": "computed as the latent atlas does, by rule stability"}
     card = model_card(rep=rep, model=model, model_spec=model_spec, layer=int(layer), level=level, pooling=pooling,
-                      corpus=corpus, sae_config=sae.cfg.to_dict(), training={"sparsity": sparsity, **training},
+                      corpus=corpus, sae_config=sae_cfg.to_dict(), training={"sparsity": sparsity, **training},
                       metrics=metrics, probes=probes, atlas=atlas, seed_stability=pairs, cfg=cfg,
                       provenance=provenance)
     with atomic_output(out_dir) as tmp:
