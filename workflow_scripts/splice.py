@@ -9,7 +9,10 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from audiosae.atomic import atomic_output  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
 from audiosae.splice.run import splice_node  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 w, p, i = snakemake.wildcards, snakemake.params, snakemake.input
 torch.set_num_threads(snakemake.threads)
