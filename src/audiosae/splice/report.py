@@ -39,7 +39,9 @@ def splice_table(paths, threshold: float = 0.9) -> pd.DataFrame:
                          "fraction_recovered": m["fraction_recovered"], "lo": m["lo"], "hi": m["hi"],
                          "n_clips": m["n_clips"], "note": m.get("note") or "", "claim_threshold": threshold})
     df = pd.DataFrame(rows, columns=COLUMNS)
-    return df.sort_values(["twin", "model", "layer", "level", "sparsity", "rep", "metric"], kind="stable",
+    # metrics keep the job's order (the output metrics, then the probe targets in config order: the first is the
+    # study's primary target)
+    return df.sort_values(["twin", "model", "layer", "level", "sparsity", "rep"], kind="stable",
                           na_position="last").reset_index(drop=True)
 
 
@@ -194,7 +196,8 @@ def _draw_recovered(df, plt, save, stem, threshold) -> str:
                     s = s[np.isfinite(s["fraction_recovered"].astype(float))]
                     if s.empty:
                         continue
-                    x = s["sparsity"].astype(float).to_numpy()
+                    # dodge metrics and the twin apart, so points at one sparsity do not hide each other
+                    x = s["sparsity"].astype(float).to_numpy() + 0.004 * (i - 1) + (0.0015 if twin else 0.0)
                     y = s["fraction_recovered"].astype(float).to_numpy()
                     lo, hi = s["lo"].astype(float).to_numpy(), s["hi"].astype(float).to_numpy()
                     err = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
