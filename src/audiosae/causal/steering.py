@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 
 from audiosae.bootstrap import percentile_interval, resample_means
+from audiosae.encoders.crepe import VOICED_PERIODICITY as VOICED  # CREPE calls a frame voiced from it
 
 CAUSAL, NOT_CAUSAL, UNTESTABLE = "causal", "not causal", "untestable"
-VOICED = 0.5  # periodicity from which CREPE's clean output calls a frame voiced
 Z = 2.0
 
 
@@ -64,9 +64,12 @@ class Test:
 
 
 def is_f0(name: str) -> bool:
-    """Whether an attribute is the fundamental frequency (eGeMAPS F0 functionals, the synthetic corpus's f0)."""
+    """Whether an attribute is the level of the fundamental frequency: eGeMAPS's F0 mean and percentiles, or the
+    synthetic corpus's true f0 factor (not F0's spread or slopes, nor harmonic differences relative to F0)."""
     n = name.lower()
-    return "f0" in n and "formant" not in n
+    if n.startswith("factor_"):
+        return n[len("factor_"):] in ("f0", "f0_hz", "f0_semitones", "f0_cents")
+    return n.startswith("f0semitone") and ("amean" in n or "percentile" in n)
 
 
 def card_tests(table: pd.DataFrame, top_n: int, *, pitch_output: bool, probes: dict, attribute_readouts: dict,
