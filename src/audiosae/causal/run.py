@@ -160,17 +160,21 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
     last = enc.num_hidden_states - 1
     width = int(enc.layer_widths[layer])
     clips = splice_clips(man, targets, split_params, audio["crop_seconds"], audio["crop_seed"])
+    by_label = {t["label"]: t for t in targets}
+    erasure_targets = [by_label[t] for t in (causal["erasure_targets"] or list(by_label)) if t in by_label]
+    primary = (erasure_targets or targets)[0]["label"]
+    if causal.get("clips_per_class"):
+        clips = subsample(clips, primary, int(causal["clips_per_class"]), causal["seed"])
     items = clips.items
     batches = [b for _, b in audio_batches(items, enc.sample_rate, audio["crop_seconds"], batch_size, root)]
     passes = Passes(enc, batches, layer)
     t_prefix = time.perf_counter() - t0
     _say(f"{model} layer {layer}: {len(items)} test clips up to the layer in {t_prefix:.1f} s")
     probes = fit_output_probes(embeddings, last, man, targets, split_params)
-    by_label = {t["label"]: t for t in targets}
-    erasure_targets = [by_label[t] for t in (causal["erasure_targets"] or list(by_label)) if t in by_label]
     shares, draws, seed, resamples = causal["erasure_shares"], causal["erasure_draws"], causal["seed"], \
         causal["resamples"]
     doc = {"model": model, "twin": bool(is_twin_name(model)), "layer": int(layer), "n_clips": int(len(items)),
+           "clips_stratified_by": primary if causal.get("clips_per_class") else None,
            "settings": {k: causal[k] for k in sorted(causal)}, "reps": {}}
     pitch_output = passes.clean.pitch is not None
 
@@ -240,6 +244,22 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
     doc["wall_s"] = round(time.perf_counter() - t0, 2)
     write_json(out_path, to_jsonable(doc))
     return doc
+
+
+def subsample(clips, target: str, per_class: int, seed: int):
+    """The splice clips reduced to at most `per_class` test clips of each class of `target` (a seeded draw among
+    each class's test clips, in clip-id order): what bounds a causal job's cost (causal.clips_per_class)."""
+    from dataclasses import replace
+
+    items = clips.items
+    test = clips.test_mask(target)
+    keep = np.zeros(len(items), dtype=bool)
+    rng = np.random.default_rng(int(seed))
+    for value in sorted(items.loc[test, target].astype(str).unique()):
+        rows = items.index[test & (items[target].astype(str) == value).to_numpy()]
+        rows = rows[np.argsort(items.loc[rows, "clip_id"].to_numpy(), kind="stable")]
+        keep[rng.permutation(rows.to_numpy())[:per_class]] = True
+    return replace(clips, items=items[keep].reset_index(drop=True))
 
 
 def _alphas_and_directions(spec, sae, level, width, layer, man, split_params, frames, dev, units):
