@@ -185,3 +185,61 @@ def test_untestable_cards():
     [test] = st.card_tests(table, 3, pitch_output=False, probes={}, attribute_readouts={})
     res = st.steer(test, None, None, np.ones(2), 1.0, [1.0])
     assert res["badge"] == st.UNTESTABLE and "no output-level probe" in res["line"]
+
+
+def test_atlas_page_shows_the_badge_and_units_csv_keeps_it():
+    from audiosae.atlas.build import causal_cards
+    from audiosae.atlas.page import page_data, render_page
+
+    codes = np.array([[0.0, 1.0], [2.0, 0.0], [3.0, 0.5], [0.0, 2.0]])
+    labels = pd.DataFrame({"cls": ["a", "b", "b", "a"]})
+    stats = unit_statistics(codes, ["c0", "c1", "c2", "c3"], labels)
+    doc = {"model": "m", "layer": 1, "n_clips": 4, "settings": {"top_n": 2},
+           "reps": {"sae0.9": {"steering": [{"unit": 0, "badge": "causal", "line": "causal: steering raises P(b)"},
+                                            {"unit": 1, "badge": "not causal", "line": "not causal: flat"}]}}}
+    assert causal_cards(doc, "fsae0.9", 2) is None  # a rep the job did not test gets no badge
+    cards = causal_cards(doc, "sae0.9", 2)
+    media = {c: ("a.ogg", "a.png") for c in stats.clip_ids}
+    data = page_data(stats, media, model="m", layer=1, rep="sae0.9", summary={}, thresholds={}, causal=cards)
+    by_unit = {u["u"]: u for u in data["units"]}
+    assert by_unit[0]["causal"] == ["causal", "causal: steering raises P(b)"]
+    assert by_unit[1]["causal"][0] == "not causal"
+    assert data["causal"]["counts"] == {"causal": 1, "not causal": 1} and "top 2" in data["causal"]["note"]
+    page = render_page({**data, "summary": {"live": 2, "units": 2, "dead": 0, "constant": 0, "clear": 2,
+                                            "share": 1.0, "clear_by_auroc": 2, "clear_by_rho": 0}})
+    assert 'value="causal"' in page and "badge" in page
+
+
+def test_subsample_keeps_at_most_k_test_clips_per_class():
+    from audiosae.causal.run import subsample
+    from audiosae.splice.data import SpliceClips
+
+    items = pd.DataFrame({"clip_id": [f"c{i}" for i in range(30)], "technique": ["a"] * 20 + ["b"] * 10,
+                          "split:technique": ["test"] * 25 + ["train"] * 5})
+    out = subsample(SpliceClips(items, ["technique"]), "technique", 4, seed=0)
+    assert out.items["technique"].value_counts().to_dict() == {"a": 4, "b": 4}
+    assert (out.items["split:technique"] == "test").all()
+    assert subsample(SpliceClips(items, ["technique"]), "technique", 4, seed=0).items.equals(out.items)
+
+
+def _tables(trained_erased_share, twin_erased_share, n=8):
+    rows = []
+    for model, share in (("m", trained_erased_share), ("m_random", twin_erased_share)):
+        for c in range(n):
+            rows.append({"model": model, "twin": model.endswith("_random"), "layer": 1, "rep": "sae0.9",
+                         "level": "clip", "sparsity": 0.9, "target": "t", "class": f"k{c}", "status": "erased"
+                         if share is not None else "not erased", "erased_share": share, "random_erased_share": 1.0})
+    return {"erasure": pd.DataFrame(rows), "steering": pd.DataFrame(columns=["model", "level", "badge"])}
+
+
+def test_few_latents_claim_is_judged_against_the_twin():
+    from audiosae.causal.report import causal_claims
+    from audiosae.controls.claims import with_twin
+
+    claims = {c.key: c for c in with_twin(causal_claims, _tables(0.1, None))}
+    assert claims["erasure"].verdict == "supported"  # the twin's classes are not erased
+    assert claims["causal-labels"].verdict == "untestable"
+    claims = {c.key: c for c in with_twin(causal_claims, _tables(0.1, 0.2))}
+    assert claims["erasure"].verdict == "also on random weights"
+    claims = {c.key: c for c in with_twin(causal_claims, _tables(0.5, None))}
+    assert claims["erasure"].verdict == "not supported"  # erased, but only by half of the live latents
