@@ -58,6 +58,7 @@ include: "rules/causal.smk"
 include: "rules/report.smk"
 include: "rules/interop.smk"
 include: "rules/controls.smk"
+include: "rules/splice.smk"
 
 
 rule all:

@@ -44,23 +44,28 @@ rule causal:
 
 
 # The section's tables, figures and captions, as registered in audiosae.report.registry (CAUSAL).
-rule causal_report:
-    input:
-        causal=causal_results,
-    output:
-        csv=section_table_outputs("causal"),
-        md=section_tables("causal", "md"),
-        png=section_figure_outputs("causal"),
-        pdf=section_figures("causal", "pdf"),
-        captions=section_captions("causal"),
-    params:
-        section="causal",
-    log:
-        "results/logs/causal_report.log",
-    conda:
-        "../envs/report.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    script:
-        "../workflow_scripts/report_section.py"
+if "causal" in REPORT_SECTIONS:
+
+    localrules:
+        causal_report,  # tables and a figure from the nodes' small JSON files
+
+    rule causal_report:
+        input:
+            causal=causal_results,
+        output:
+            csv=section_table_outputs("causal"),
+            md=section_tables("causal", "md"),
+            png=section_figure_outputs("causal"),
+            pdf=section_figures("causal", "pdf"),
+            captions=section_captions("causal"),
+        params:
+            section="causal",
+        log:
+            "results/logs/causal_report.log",
+        conda:
+            "../envs/report.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        script:
+            "../workflow_scripts/report_section.py"

@@ -20,6 +20,7 @@ from audiosae.layout import Rep
 # The config's models, then (controls.random_twin) each one's random-weights twin <name>_random: an ordinary
 # model to every rule (docs/controls.md).
 CONTROLS = config["controls"]
+SPLICE = config["splice"]
 TWINS = CONTROLS["random_twin"]
 MODELS = add_twins(config["models"], CONTROLS["twin_seed"]) if TWINS else dict(config["models"])
 SPARSITIES = [layout.sparsity_str(s) for s in config["sae"]["sparsities"]]

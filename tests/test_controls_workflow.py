@@ -23,6 +23,7 @@ def controls_study() -> dict:
     cfg["probe"] = {**cfg.get("probe", {}), "bootstrap": 200}
     cfg["controls"] = {"random_twin": True, "twin_seed": 3, "seeds": [42, 43], "seed_sparsities": [0.9],
                        "sparse_probing": True, "sparse_probe_ks": [1, 5]}
+    cfg["splice"] = {"enabled": True}  # splice's claim against the twin, and its seed spread
     return cfg
 
 
@@ -98,6 +99,22 @@ def test_every_claim_is_judged_against_the_twin_and_the_report_shows_both(contro
     for title in ("A few SAE latents carry a label better than as many dimensions",
                   "SAE dictionaries are determined by the data"):  # the controls section's own claims
         assert title in page
+
+
+@pytest.mark.workflow
+def test_splice_runs_for_trained_model_twin_and_seed_and_its_claim_is_judged_against_the_twin(controls_run):
+    sp = pd.read_csv(controls_run / "results/tables/splice.csv")
+    assert set(zip(sp["model"], sp["rep"])) == {(m, r) for m in ("resemblyzer", "resemblyzer_random")
+                                                for r in ("sae0.9", "sae0.9-seed43")}
+    assert {"embedding_cosine", "last_hidden_cosine", "probe_accuracy:technique", "probe_accuracy:singer",
+            "centroid_accuracy:singer"} <= set(sp["metric"])
+    emb = sp[sp["metric"] == "embedding_cosine"]
+    assert (emb["clean"] == 1).all() and (emb["mean_patched"] < 1).all() and emb["primary"].all()
+    claim = {c["key"]: c for c in json.loads((controls_run / "results/claims.json").read_text())}["splice"]
+    assert claim["verdict"] in VERDICTS and claim["numbers"]["twin_verdict"] in VERDICTS
+    assert set(map(str, claim["numbers"]["effect_seeds"])) == {"43"}
+    page = (controls_run / "results/report.html").read_text()
+    assert "SAE reconstructions keep what the network computes" in page and "splice_recovered.png" in page
 
 
 def test_controls_config_errors_name_the_key():

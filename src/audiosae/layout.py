@@ -193,6 +193,8 @@ ATLAS_SITE = f"{RESULTS}/atlas_site"
 ABLATION = f"{RESULTS}/ablation/{{model}}/layer{{layer}}.json"
 CAUSAL = f"{RESULTS}/causal/{{model}}/layer{{layer}}.json"
 """One node's causal atlas: erasure curves of its SAEs, steering results and badges of its cards (audiosae.causal)."""
+SPLICE = f"{RESULTS}/splice/{{model}}/layer{{layer}}"
+"""A node's splice results: one <rep>.json per SAE put back into the network (one job writes them all)."""
 STABILITY = f"{RESULTS}/controls/stability/{{model}}/layer{{layer}}.json"
 """Seed stability of one node's SAEs (every level and seed sparsity): pairs of seeds matched, each latent's recurrence."""
 SPARSE_PROBE = f"{RESULTS}/controls/sparse_probe/{{model}}/layer{{layer}}.json"
@@ -286,6 +288,15 @@ def ablation_path(model: str, layer) -> str:
 
 def causal_path(model: str, layer) -> str:
     return CAUSAL.format(model=model, layer=int(layer))
+
+
+def splice_dir(model: str, layer) -> str:
+    return SPLICE.format(model=model, layer=int(layer))
+
+
+def splice_path(model: str, layer, rep) -> str:
+    """results/splice/<model>/layer<L>/<rep>.json: `rep` spliced into (model, layer)."""
+    return f"{splice_dir(model, layer)}/{rep_of(rep)}.json"
 
 
 def stability_path(model: str, layer) -> str:

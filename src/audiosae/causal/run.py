@@ -29,21 +29,13 @@ from audiosae.causal import erasure as er
 from audiosae.causal import steering as st
 from audiosae.causal.passes import Passes
 from audiosae.splice import patches as P
+from audiosae.splice.run import load_sae
 
 FRAME_SAMPLE = 20000  # train frames a frame SAE's α is measured on (spread evenly over the train clips)
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def load_sae(sae_dir, width: int, device):
-    from audiosae.sae.model import SparseAutoencoder
-
-    sae = SparseAutoencoder.load(Path(sae_dir) / "sae.safetensors", device=device).eval()
-    if sae.cfg.input_dim != width:
-        raise ValueError(f"SAE {sae_dir} takes {sae.cfg.input_dim}-wide input; layer is {width} wide")
-    return sae
 
 
 def _train_rows(store, array: str, manifest: pd.DataFrame, target: dict | None, split_params: dict):
@@ -182,7 +174,7 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
         rep, level = spec["rep"], spec["level"]
         t_rep = time.perf_counter()
         n_before = passes.passes
-        sae = load_sae(spec["dir"], width, dev) if level != "original" else None
+        sae = load_sae({"dir": spec["dir"]}, width, dev).eval() if level != "original" else None
         codes, clip_ids, labels, sets, _ = load_inputs(spec["store"], spec["array"], manifest, attributes, rep)
         stats = unit_statistics(codes, clip_ids, labels, sets, sparse=level != "original",
                                 auroc_threshold=atlas["auroc_threshold"], rho_threshold=atlas["rho_threshold"])

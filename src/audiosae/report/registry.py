@@ -209,6 +209,25 @@ CONTROLS = Section(
     requires=("controls",),
 )
 
+SPLICE = Section(
+    name="splice",
+    title="Splice: the SAEs put back into their networks",
+    tables={
+        "splice": "Per (model, layer, rep, metric): the network's output metric on the test clips with the layer "
+                  "clean, replaced by the SAE's reconstruction (frame SAEs: every frame; clip SAEs: the clip mean, "
+                  "every frame shifted alike) and by the mean-ablation floor of that level; fraction_recovered = "
+                  "(sae − mean_patched) / (clean − mean_patched), [lo, hi] its 95 % bootstrap interval over test "
+                  "clips. primary: the node's output metric the claim reads.",
+    },
+    figures={"splice_recovered": "Splice", "splice_pitch": "Splice"},
+    build="audiosae.splice.report:build",
+    draw="audiosae.splice.report:draw",
+    claims="audiosae.splice.report:splice_claims",
+    claim_columns={"splice": ("model", "twin", "layer", "rep", "level", "metric", "clean", "sae", "mean_patched",
+                              "fraction_recovered", "lo", "hi")},
+    requires=("splice",),
+)
+
 CAUSAL = Section(
     name="causal",
     title="Causal atlas: erase a concept, steer a latent",
@@ -240,7 +259,7 @@ CAUSAL = Section(
 )
 
 # Registry order is report order. A new stage appends its Section here.
-SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES, CONTROLS, CAUSAL)
+SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES, CONTROLS, SPLICE, CAUSAL)
 
 
 def flags(config: Mapping) -> set[str]:
@@ -252,6 +271,7 @@ def flags(config: Mapping) -> set[str]:
     ``causal``: the study runs the causal atlas (``causal.enabled``).
     ``twin``, ``seeds``, ``sparse_probe``: the study runs that control (``controls.random_twin``,
     ``controls.seeds``, ``controls.sparse_probing``); ``controls``: any of them.
+    ``splice``: every SAE is put back into its network (``splice.enabled``).
     """
     out = set()
     controls = config.get("controls", {})
@@ -267,6 +287,8 @@ def flags(config: Mapping) -> set[str]:
         out.add("synthetic")
     if config.get("causal", {}).get("enabled", True):
         out.add("causal")
+    if config.get("splice", {}).get("enabled", True):
+        out.add("splice")
     levels = config.get("sae", {}).get("levels", ["clip"])
     out.update(level for level in ("clip", "frame") if level in levels)
     return out
