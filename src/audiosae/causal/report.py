@@ -140,7 +140,7 @@ def claim_few_latents(tables: dict[str, pd.DataFrame], few: float = FEW_SHARE, m
             f"{100 * few:.0f} % of the live latents and random removal of as many latents does not; supported when "
             f"at least {100 * majority:.0f} % of those classes do (effect: that share, bootstrap interval over the "
             f"classes), not supported at {100 * (1 - majority):.0f} % or fewer, mixed otherwise.")
-    base = dict(number=10, key="erasure", title="A concept lives in a few latents", paper=paper, rule=rule,
+    base = dict(number=10, title="A concept lives in a few latents", paper=paper, rule=rule,
                 table="erasure", figure="erasure_curves")
     if df.empty:
         return Claim(sentence="No erasure results in this run.", verdict=U, **base)
@@ -178,7 +178,7 @@ def claim_causal_labels(tables: dict[str, pd.DataFrame], majority: float = 0.5):
             f"latents' cards that can be tested, the share that is causal (bootstrap interval over cards): supported "
             f"when its lower end is at least {100 * majority:.0f} %, not supported when its upper end is below, "
             "inconclusive otherwise; the layer units' share and the difference are reported beside it.")
-    base = dict(number=11, key="causal-labels", title="Atlas labels are causal", paper=paper, rule=rule,
+    base = dict(number=11, title="Atlas labels are causal", paper=paper, rule=rule,
                 table="steering", figure="erasure_curves")
     if df.empty:
         return Claim(sentence="No steering results in this run.", verdict=U, **base)
