@@ -243,3 +243,12 @@ def test_few_latents_claim_is_judged_against_the_twin():
     assert claims["10"].verdict == "also on random weights"
     claims = {c.key: c for c in with_twin(causal_claims, _tables(0.5, None))}
     assert claims["10"].verdict == "not supported"  # erased, but only by half of the live latents
+
+
+@pytest.mark.parametrize("level", ["frame", "clip"])
+def test_cached_removal_equals_the_edit_patch(level):
+    h, _ = clips(5, 8, seed=9)
+    p, sae = passes_of(network(), h, batch=6), PlantedSAE(8)
+    for idx in ([], [0], [1, 3, 5]):
+        want = p.run(patches.edit(sae, level, remove=torch.as_tensor(idx, dtype=torch.long))).pooled
+        assert np.array_equal(p.removed(sae, level, idx).pooled, want)

@@ -196,8 +196,7 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
                 mask = clips.test_mask(t["label"]) & (y >= 0)
 
                 def predict(idx, probe=probe, mask=mask, sae=sae, level=level):
-                    edit = P.edit(sae, level, remove=torch.as_tensor(idx, dtype=torch.long))
-                    return probe.predict(passes.run(edit).pooled[mask])
+                    return probe.predict(passes.removed(sae, level, idx).pooled[mask])
 
                 c, s = er.erasure_curves(predict, y[mask], probe.classes, ranking, live, shares, target=t["label"],
                                          draws=draws, seed=seed, resamples=resamples)
