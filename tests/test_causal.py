@@ -181,7 +181,7 @@ def test_a_label_that_the_network_never_reads_is_not_causal():
 def test_untestable_cards():
     table = pd.DataFrame({"unit": [0], "dead": [False], "constant": [False], "clear": [True], "clarity": [1.5],
                           "label": ["singer=x (AUROC 0.95)"], "clear_by_auroc": [True], "best_auroc": [0.95],
-                          "best_auroc_column": ["singer"], "singer_class": ["x"], "best_attribute": [""]})
+                          "best_auroc_column": ["singer"], "singer_class": ["x"], "singer_auroc": [0.95], "best_attribute": [""]})
     [test] = st.card_tests(table, 3, pitch_output=False, probes={}, attribute_readouts={})
     res = st.steer(test, None, None, np.ones(2), 1.0, [1.0])
     assert res["badge"] == st.UNTESTABLE and "no output-level probe" in res["line"]

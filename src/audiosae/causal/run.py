@@ -163,6 +163,7 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
     t_prefix = time.perf_counter() - t0
     _say(f"{model} layer {layer}: {len(items)} test clips up to the layer in {t_prefix:.1f} s")
     probes = fit_output_probes(embeddings, last, man, targets, split_params)
+    probes.update(label_probes(embeddings, last, man, [t["label"] for t in targets], split_params))
     shares, draws, seed, resamples = causal["erasure_shares"], causal["erasure_draws"], causal["seed"], \
         causal["resamples"]
     doc = {"model": model, "twin": bool(is_twin_name(model)), "layer": int(layer), "n_clips": int(len(items)),
@@ -235,6 +236,24 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
     doc["wall_s"] = round(time.perf_counter() - t0, 2)
     write_json(out_path, to_jsonable(doc))
     return doc
+
+
+def label_probes(embeddings: str, last: int, manifest: pd.DataFrame, targets: list[str], split_params: dict) -> dict:
+    """Output-level probes of the manifest's other label columns (the corpus split), so that a card labelled by one
+    of them (context, say) can be read at the output too; a column the corpus split cannot train is left out."""
+    from audiosae.atlas.build import label_columns
+    from audiosae.splice.data import fit_output_probes
+
+    out = {}
+    for col in label_columns(manifest):
+        if col in targets:
+            continue
+        try:
+            out.update(fit_output_probes(embeddings, last, manifest, [{"label": col, "split": "corpus"}],
+                                         split_params))
+        except (ValueError, KeyError) as err:
+            _say(f"  no output-level probe of '{col}': {err}")
+    return out
 
 
 def subsample(clips, target: str, per_class: int, seed: int):

@@ -89,18 +89,27 @@ def card_tests(table: pd.DataFrame, top_n: int, *, pitch_output: bool, probes: d
         row = r._asdict()
         unit, label = int(row["unit"]), str(row["label"])
         if bool(row["clear_by_auroc"]) and float(row["best_auroc"]) >= auroc_threshold:
-            col = str(row["best_auroc_column"])
-            cls = str(table.loc[table["unit"] == unit, f"{col}_class"].iloc[0])
-            probe = probes.get(col)
-            if probe is None:
-                out.append(Test(unit, label, "class", col, cls, untestable=f"no output-level probe of '{col}' "
-                                                                            "(not a probe target)"))
-            elif cls not in probe.classes:
-                out.append(Test(unit, label, "class", col, cls, untestable=f"the output-level probe of '{col}' "
-                                                                            f"never saw class {cls!r}"))
+            # the label's classes by AUROC, strongest first; the first one the output can be read for is tested
+            cols = sorted((c[: -len("_auroc")] for c in table.columns if c.endswith("_auroc")
+                           and f"{c[: -len('_auroc')]}_class" in table.columns
+                           and np.isfinite(float(row[c])) and float(row[c]) >= auroc_threshold),
+                          key=lambda c: -float(row[f"{c}_auroc"]))
+            why = []
+            for col in cols:
+                cls = str(row[f"{col}_class"])
+                probe = probes.get(col)
+                if probe is None:
+                    why.append(f"no output-level probe of '{col}'")
+                elif cls not in probe.classes:
+                    why.append(f"the output-level probe of '{col}' never saw class {cls!r}")
+                else:
+                    k = probe.classes.index(cls)
+                    out.append(Test(unit, label, "class", col, cls, readout=lambda x, p=probe, k=k: p.proba(x)[:, k]))
+                    break
             else:
-                k = probe.classes.index(cls)
-                out.append(Test(unit, label, "class", col, cls, readout=lambda x, p=probe, k=k: p.proba(x)[:, k]))
+                col = cols[0] if cols else str(row["best_auroc_column"])
+                out.append(Test(unit, label, "class", col, str(row.get(f"{col}_class", "")),
+                                untestable="; ".join(why) or "no label column to read"))
             continue
         attr = str(row["best_attribute"])
         rho = _rho_of(table, unit, attr)
