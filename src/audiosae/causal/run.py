@@ -144,7 +144,7 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
     from audiosae.jsonio import to_jsonable, write_json
     from audiosae.splice.data import audio_batches, fit_output_probes, splice_clips
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     man = read_manifest(manifest)
     enc = model_facts(model, model_cfg, weights_dir).build(dev, compute_dtype(dtype, dev))
@@ -234,6 +234,7 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
     doc["passes"] = passes.passes
     doc["prefix_s"] = round(t_prefix, 2)
     doc["wall_s"] = round(time.perf_counter() - t0, 2)
+    doc["cpu_s"] = round(time.process_time() - c0, 2)  # this process's CPU time: the cost on a shared machine
     write_json(out_path, to_jsonable(doc))
     return doc
 
