@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -211,8 +210,7 @@ def causal_node(*, model: str, model_cfg: dict, layer: int, weights_dir, manifes
                                                           "best_attribute"].astype(str))),
                                      embeddings, last, man, attributes)
         tests = st.card_tests(table, causal["top_n"], pitch_output=pitch_output, probes=probes,
-                              attribute_readouts=readers, rho_threshold=atlas["rho_threshold"],
-                              auroc_threshold=atlas["auroc_threshold"])
+                              attribute_readouts=readers, auroc_threshold=atlas["auroc_threshold"])
         if tests:
             alphas, directions = _alphas_and_directions(spec, sae, level, width, layer, man, split_params, frames,
                                                         dev, [t.unit for t in tests])

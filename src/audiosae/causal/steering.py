@@ -73,7 +73,7 @@ def is_f0(name: str) -> bool:
 
 
 def card_tests(table: pd.DataFrame, top_n: int, *, pitch_output: bool, probes: dict, attribute_readouts: dict,
-               rho_threshold: float = 0.7, auroc_threshold: float = 0.9) -> list[Test]:
+               auroc_threshold: float = 0.9) -> list[Test]:
     """The top `top_n` labelled live cards of a page (`unit_statistics(...).table`, clearest first, as the page
     orders them) and what each one's label predicts at the output.
 
