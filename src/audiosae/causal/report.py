@@ -95,7 +95,7 @@ def draw(tables: dict, inputs: dict, params: dict, out_dir, names) -> dict[str, 
                             label=f"{rep} {'top-ranked' if removal == 'top' else 'random'}")
             ax.axhline(0.5, color="#8c959f", lw=0.8)
             ax.axvline(FEW_SHARE, color="#8c959f", lw=0.8, ls=":")
-            ax.set_title(f"{model} layer {layer} ({len(keys)} testable classes)", fontsize=9)
+            ax.set_title(f"{model} layer {layer} ({len({k[1:] for k in keys})} testable classes)", fontsize=9)
             ax.set_xlabel("share of live latents removed")
             ax.set_ylabel("one-vs-rest balanced accuracy")
             ax.set_ylim(0.3, 1.02)
