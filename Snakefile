@@ -25,15 +25,20 @@ except ConfigError as err:
     sys.exit(1)
 
 # A user's table or folder tree is checked now (columns, files, labels, splits, probe
-# targets), so a bad row stops the run with one line before any job starts.
+# targets), so a bad row stops the run with one line before any job starts; so is every
+# limit its test split sets to the config (audiosae.limits: folds, bootstrap, classes).
 if config["data"]["corpus"] in ("table", "folders"):
     from audiosae.data.corpus import check_corpus, corpus_params
     from audiosae.data.manifest import ManifestError
+    from audiosae.limits import LimitError, check_corpus_limits
 
     try:
-        check_corpus(corpus_params(config["data"]), config["probe"]["targets"])
+        check_corpus_limits(check_corpus(corpus_params(config["data"]), config["probe"]["targets"]), config)
     except ManifestError as err:
         sys.stderr.write(f"audiosae: bad corpus: {err}\n")
+        sys.exit(1)
+    except LimitError as err:
+        sys.stderr.write(f"audiosae: bad configuration for this corpus: {err}\n")
         sys.exit(1)
 
 

@@ -8,7 +8,7 @@
 from pathlib import Path
 
 from audiosae import layout
-from audiosae.config import ConfigError, primary_target
+from audiosae.config import ConfigError, corpus_description, primary_target
 from audiosae.encoders.base import FRAME
 from audiosae.encoders.registry import model_facts, needs_depth, resolve_layers
 from audiosae.controls import settings as controls_settings

@@ -59,7 +59,7 @@ rule export_sae:
     params:
         rep=lambda w: str(get_export_rep(w)),
         model_spec=lambda w: MODELS[w.model],
-        corpus=config["data"]["corpus"],
+        corpus=corpus_description(config["data"]),  # the model card's corpus row names the file or source
         pooling=config["sae"]["frame"]["pooling"],
     threads: 1
     resources:

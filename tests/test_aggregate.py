@@ -11,7 +11,7 @@ import pytest
 from fake_results import MODELS, PROBE_TARGETS, SPARSITIES, write_fake_results
 
 from audiosae.report import TABLES
-from audiosae.bootstrap import paired_interval
+from audiosae.bootstrap import difference_verdict, paired_interval
 from audiosae.report.aggregate import ReportInputError, build_tables, markdown, probe_table, write_tables
 
 N_NODES = sum(len(layers) for layers in MODELS.values())
@@ -73,7 +73,8 @@ def test_probe_differences_to_original(fake):
             iv = paired_interval(right, oright)
             assert (row["delta_accuracy_lo"], row["delta_accuracy_hi"]) == pytest.approx((iv.lo, iv.hi))
             assert row["delta_accuracy_lo"] <= row["delta_accuracy"] <= row["delta_accuracy_hi"]
-            assert row["delta_verdict"] in ("higher", "lower", "inconclusive")
+            assert row["delta_verdict"] in ("higher", "lower", "inconclusive", "no change (identical on every test clip)")
+            assert row["delta_verdict"] == difference_verdict(iv.lo, iv.hi, iv.estimate)
     orig_rows = t["probe"]["rep"] == "original"
     assert (t["probe"].loc[orig_rows, "delta_accuracy"] == 0).all()
     assert (t["probe"].loc[orig_rows, "delta_verdict"].fillna("") == "").all()
@@ -220,7 +221,7 @@ def test_the_paired_difference_pairs_clips_by_id_not_by_position(tmp_path, plant
     assert row["delta_accuracy"] == pytest.approx(want)
     lo, hi = row["delta_accuracy_lo"], row["delta_accuracy_hi"]
     if plant == "same":
-        assert (lo, hi, row["delta_verdict"]) == (0.0, 0.0, "inconclusive")
+        assert (lo, hi, row["delta_verdict"]) == (0.0, 0.0, "no change (identical on every test clip)")
     elif plant == "sae_gains":
         assert 0 < lo <= want <= hi <= 16 / 40 * 2 and row["delta_verdict"] == "higher"
     else:

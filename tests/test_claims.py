@@ -129,6 +129,26 @@ def test_two_of_four_hundred_clips_differing_is_an_inconclusive_difference(tmp_p
     assert c.verdict == SUPPORTED
 
 
+def test_probes_right_on_the_same_clips_are_no_change_not_inconclusive(tmp_path):
+    """SAE and original right on exactly the same test clips: 0.000 [0.000, 0.000] is "no change (identical on every
+    test clip)" in the table, the claim's sentence and the report page, never "inconclusive" (issue 31)."""
+    from audiosae.report.html import build_html
+
+    right = np.random.default_rng(4).random(60) < 0.6
+    paths = [_probe_json(tmp_path / "results/probe/word/m/layer1/original.json", "original", right),
+             _probe_json(tmp_path / "results/probe/word/m/layer1/sae0.9.json", "sae0.9", right.copy())]
+    probe = probe_table(paths)
+    row = probe[probe["rep"] == "sae0.9"].iloc[0]
+    assert (row["delta_accuracy"], row["delta_accuracy_lo"], row["delta_accuracy_hi"]) == (0.0, 0.0, 0.0)
+    assert row["delta_verdict"] == "no change (identical on every test clip)"
+    c = claim_task_information(probe)
+    assert c.numbers["difference_verdicts"] == {"no change (identical on every test clip)": 1}
+    assert "no change (identical on every test clip) at 1" in c.sentence and "inconclusive (interval holds 0) at 0" \
+        in c.sentence
+    page = build_html(tables={"probe": probe}, figures={}, captions={}, claims=[c], config_yaml="report: {title: t}\n")
+    assert "no change (identical on every test clip)" in page
+
+
 def test_claim_two_depends_on_fvu(tables_dir):
     rec = read_tables(tables_dir)["reconstruction"].copy()
     rec.loc[rec["sparsity"] == 0.9, "test_fvu"] = rec.loc[rec["sparsity"] == 0.5, "test_fvu"].to_numpy() * 0.9

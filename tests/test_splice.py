@@ -257,3 +257,33 @@ def test_the_median_pitch_error_weights_frames_by_their_clip():
     assert r.sae == 10 and r.mean == 100 and r.clean == 0
     assert r.fraction_recovered == pytest.approx(0.9)
     assert 0.7 - 1e-9 <= r.lo <= r.hi <= 0.9 + 1e-9
+
+
+def test_an_imported_sae_splices_like_the_same_sae_of_ours(crepe, tmp_path):
+    """sae.external entries are spliced too: our SAE written in sparsify's layout gives the same network outputs."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from audiosae.sae.model import SAEConfig, SparseAutoencoder
+    from audiosae.splice.run import load_sae
+
+    ours = SparseAutoencoder(SAEConfig(input_dim=16, n_latents=64, k=8), generator=torch.Generator().manual_seed(0))
+    (tmp_path / "ours").mkdir()
+    ours.save(tmp_path / "ours" / "sae.safetensors")
+    folder = tmp_path / "sparsify"
+    folder.mkdir()
+    save_file({"encoder.weight": ours.encoder.weight.detach().contiguous(), "encoder.bias": ours.encoder.bias.detach(),
+               "W_dec": ours.decoder.weight.detach().T.contiguous(), "b_dec": torch.zeros(16)},
+              str(folder / "sae.safetensors"))
+    (folder / "cfg.json").write_text(json.dumps({"activation": "topk", "num_latents": 64, "k": 8, "d_in": 16,
+                                                 "transcode": False}))
+    batch = _audio()
+    mine = load_sae({"dir": str(tmp_path / "ours")}, 16, "cpu")
+    theirs = load_sae({"format": "sparsify", "path": str(folder)}, 16, "cpu")
+    for patch in (P.frame_sae, P.clip_sae):
+        a = patched(crepe, batch, 1, patch(mine)).outputs["salience"]
+        b = patched(crepe, batch, 1, patch(theirs)).outputs["salience"]
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(Exception, match="16|width|d_in"):
+        load_sae({"format": "sparsify", "path": str(folder)}, 32, "cpu")

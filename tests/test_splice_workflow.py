@@ -32,7 +32,7 @@ def splice_run(tmp_path_factory):
 
 def test_every_sae_of_the_node_is_spliced_with_its_level_and_floor(splice_run):
     folder = splice_run / "results/splice/crepe/layer4"
-    assert sorted(p.name for p in folder.iterdir()) == ["fsae0.9.json", "sae0.5.json", "sae0.9.json"]
+    assert sorted(p.name for p in folder.glob("*.json")) == ["fsae0.9.json", "sae0.5.json", "sae0.9.json"]
     doc = json.loads((folder / "fsae0.9.json").read_text())
     assert doc["level"] == "frame" and doc["primary_metric"] == "pitch_within_50c"
     assert doc["pitch_track"]["clip_id"] and len(doc["pitch_track"]["clean"]) == len(doc["pitch_track"]["times_s"])

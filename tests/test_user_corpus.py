@@ -82,7 +82,8 @@ def check_study(workdir: Path, targets: list[str]) -> None:
     probe = pd.read_csv(r / "tables/probe.csv")
     assert list(dict.fromkeys(probe["target"])) == targets
     assert probe[["accuracy_lo", "accuracy_hi"]].notna().all().all()
-    assert probe.loc[probe["rep"] != "original", "delta_verdict"].isin(["higher", "lower", "inconclusive"]).all()
+    assert probe.loc[probe["rep"] != "original", "delta_verdict"].isin(["higher", "lower", "inconclusive",
+                                                                  "no change (identical on every test clip)"]).all()
     claims = json.loads((r / "claims.json").read_text())
     assert [c["rows"].get("target") for c in claims if c["number"] == 1] == targets
     page = (r / "report.html").read_text()

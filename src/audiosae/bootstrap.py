@@ -12,8 +12,10 @@ interval is the percentile interval of the resampled statistic.
 - ``paired_interval(correct_a, correct_b)``: accuracy of a minus accuracy of b
   on the same resampled clips. Paired, it is much narrower than two separate
   intervals when both probes get mostly the same clips right.
-- ``difference_verdict(lo, hi)``: "higher" when the interval lies above 0,
-  "lower" below it, "inconclusive" when it holds 0.
+- ``difference_verdict(lo, hi, estimate)``: "higher" when the interval lies
+  above 0, "lower" below it, "no change (identical on every test clip)" when the
+  estimate and both ends are 0 (the two probes are right on the same clips), and
+  "inconclusive" when it holds 0 otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 HIGHER, LOWER, INCONCLUSIVE = "higher", "lower", "inconclusive"
+# Estimate and interval ends all 0: every resample of the test clips gives the same accuracy to both, so they are
+# right and wrong on the same clips. Not "we could not tell" (inconclusive) but "nothing changed".
+NO_CHANGE = "no change (identical on every test clip)"
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,13 @@ def paired_interval(correct_a, correct_b, resamples: int = 1000, ci: float = 0.9
     return Interval(float(d.mean()), lo, hi)
 
 
-def difference_verdict(lo: float, hi: float) -> str:
-    """'higher' / 'lower' when the whole interval is above / below 0, else 'inconclusive'."""
+def difference_verdict(lo: float, hi: float, estimate: float | None = None) -> str:
+    """'higher' / 'lower' when the whole interval is above / below 0; NO_CHANGE when `estimate` and both ends are
+    exactly 0; else 'inconclusive'."""
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return INCONCLUSIVE
+    if lo == 0 and hi == 0 and estimate is not None and estimate == 0:
+        return NO_CHANGE
     if lo > 0:
         return HIGHER
     if hi < 0:

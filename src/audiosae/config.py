@@ -123,6 +123,14 @@ def _check_semantics(config: dict) -> None:
         if widths is None:
             continue  # a Hugging Face model before its download: the rules check its layers once it is there
         for layer in resolve_layers(name, model["layers"], len(widths)):
+            n_clip = latent_count(config["sae"]["dim"], widths[layer])
+            m = config["atlas"]["ablation_m"]
+            if "clip" in config["sae"]["levels"] and m > n_clip:
+                raise ConfigError(
+                    f"config key 'atlas.ablation_m': the ablation zeroes {m} latents per class, but model '{name}' "
+                    f"layer {layer}'s clip SAEs have {n_clip} (sae.dim {config['sae']['dim']} of width "
+                    f"{widths[layer]}); lower atlas.ablation_m to at most {max(n_clip // 2, 1)}"
+                )
             for s in config["sae"]["sparsities"]:
                 n = latent_count(config["sae"]["dim"], widths[layer])
                 if k_for(s, n) == 0:
@@ -142,6 +150,7 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(f"config key 'data.{kind}.techniques': a technique is listed twice")
     _check_corpus(config["data"])
     _resolve_targets(config)
+    _check_synthetic_limits(config)
     from audiosae.interop.external import check_external  # issue 20: sae.external, its files read now
 
     check_external(config)
@@ -167,6 +176,24 @@ def _check_corpus(data: dict) -> None:
         if not set(syn["singers"]) - set(syn["test_singers"]):
             raise ConfigError("config key 'data.synthetic.test_singers': every singer is a test singer; leave "
                               "some for train and valid")
+
+
+def _check_synthetic_limits(config: dict) -> None:
+    """The limits of audiosae.limits that the synthetic corpus's settings fix: its test split is the test singers'
+    clips (a table or folder corpus is checked in the Snakefile, where its table is read)."""
+    if config["data"]["corpus"] != "synthetic":
+        return
+    from audiosae.limits import LimitError, check_bootstrap, check_disentangle
+
+    syn = config["data"]["synthetic"]
+    n_test = len(syn["test_singers"]) * len(syn["techniques"]) * int(syn["clips_per_technique"])
+    try:
+        check_disentangle(n_test, int(config["disentangle"]["cv_folds"]), "the synthetic corpus")
+        for t in config["probe"]["targets"]:
+            if t["split"] == "corpus":
+                check_bootstrap(t["label"], n_test, int(config["probe"]["bootstrap"]))
+    except LimitError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _resolve_targets(config: dict) -> None:
@@ -204,6 +231,22 @@ def study_config(config: dict) -> dict:
             out["data"].pop(kind, None)
     return out
 
+
+
+def corpus_description(data: dict) -> str:
+    """The corpus in a few words that name its source (a model card's corpus row): the table's file, the folder
+    tree's root, the synthetic corpus's seed, VocalSet's archive."""
+    kind = data["corpus"]
+    settings = data.get(kind) or {}
+    if kind == "table":
+        return f"table {settings.get('file', '?')} (labels: {', '.join(settings.get('labels', []))})"
+    if kind == "folders":
+        return f"folder tree {settings.get('root', '?')} (label: {settings.get('label', 'label')})"
+    if kind == "synthetic":
+        return f"synthetic (VocalSet-shaped, seed {settings.get('seed', '?')})"
+    if kind == "vocalset":
+        return f"vocalset ({settings.get('url', 'VocalSet')})"
+    return kind
 
 
 def primary_target(config: dict) -> str:

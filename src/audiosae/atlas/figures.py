@@ -16,19 +16,25 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from audiosae.report.figures import save_figure, sweep, apply_theme, heatmap  # noqa: E402
+from audiosae.report.aggregate import ReportInputError  # noqa: E402
+from audiosae.report.figures import apply_theme, heatmap, rep_label, save_figure, sweep  # noqa: E402
 
 
 
 def fig_share(tables: dict) -> tuple[plt.Figure, str]:
     df = tables["interpretable"]
+    from audiosae.atlas.report import claim_interpretable
+    from audiosae.report.claims import claim_tables, scope_note
+
     fig = sweep(df, "share", "Live units with a\nclear label (%)", scale=100.0, ymin=0.0)
-    orig = df[df["rep"] == "original"]["share"]
-    sae = df[df["rep"] != "original"]["share"]
     thr = f"AUROC ≥ {df['auroc_threshold'].iloc[0]:g} or |ρ| ≥ {df['rho_threshold'].iloc[0]:g}"
-    return fig, (f"Share of live units with a clear label ({thr}) against SAE sparsity; dashed: the layer's original "
-                 f"dimensions. Mean {100 * sae.mean():.1f} % for SAE latents, {100 * orig.mean():.1f} % for original "
-                 f"dimensions.")
+    cap = (f"Share of live units with a clear label ({thr}) against SAE sparsity; dashed: the layer's original "
+           f"dimensions.")
+    n = claim_interpretable(claim_tables(tables)).numbers  # claim 5's numbers, from its function and rows
+    if "sae_share_mean" in n:
+        cap += (f" As in claim 5: mean {100 * n['sae_share_mean']:.1f} % of live latents, "
+                f"{100 * n['original_share_mean']:.1f} % of original dimensions ({scope_note(df)}).")
+    return fig, cap
 
 
 def fig_truth(tables: dict) -> tuple[plt.Figure, str]:
@@ -67,33 +73,62 @@ def fig_truth_factors(tables: dict) -> tuple[plt.Figure, str]:
                  f"read-out: {best['factor']} from {best['row']} (R² {best['readout_r2']:.2f}).")
 
 
+ABLATION_COLUMNS = 2  # panels per row: at VocalSet's 10 classes the figure stays narrow enough to read at page width
+TICK_PT = 9  # class tick labels
+
+
 def fig_ablation(tables: dict) -> tuple[plt.Figure, str]:
+    """A panel per (node, rep) that has ablation rows, wrapped into rows of ABLATION_COLUMNS: an SAE that does not
+    exist at a node gets no panel (an empty panel reads as a measured zero)."""
     df = tables["ablation"]
-    nodes = list(dict.fromkeys(zip(df["model"], df["layer"])))
-    reps = list(dict.fromkeys(df.sort_values("sparsity")["rep"]))
+    drawn = ["drop_class", "drop_others", "control_drop_class"]
+    reps = list(dict.fromkeys(df.sort_values("sparsity", kind="stable")["rep"]))
+    present = set(zip(df["model"], df["layer"], df["rep"]))
+    panels = [(m, l, r) for (m, l) in dict.fromkeys(zip(df["model"], df["layer"])) for r in reps if (m, l, r) in present]
+    if not panels:
+        raise ReportInputError("ablation table has no rows; nothing to draw")
     classes = list(dict.fromkeys(df["class"]))
-    fig, axes = plt.subplots(len(nodes), len(reps), squeeze=False, sharey=True,
-                             figsize=(max(4.0, 0.42 * len(classes) + 1.2) * len(reps), 2.3 * len(nodes) + 0.9),
+    ncols = min(ABLATION_COLUMNS, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharey=True,
+                             figsize=(max(4.0, 0.42 * len(classes) + 1.2) * ncols, 2.6 * nrows + 1.0),
                              layout="constrained")
     palette = sns.color_palette("colorblind")
     bars = (("drop_class", "class c, its top-m latents zeroed", palette[3]),
             ("drop_others", "other classes (mean), same latents", palette[0]),
             ("control_drop_class", "class c, m random live latents", "0.6"))
     width = 0.27
-    for r, (model, layer) in enumerate(nodes):
-        for c, rep in enumerate(reps):
-            ax = axes[r, c]
-            part = df[(df["model"] == model) & (df["layer"] == layer) & (df["rep"] == rep)].set_index("class")
-            part = part.reindex(classes)
-            x = np.arange(len(classes))
-            for i, (col, label, color) in enumerate(bars):
-                ax.bar(x + (i - 1) * width, 100 * part[col].to_numpy(float), width, color=color,
-                       label=label if (r, c) == (0, 0) else None)
-            ax.axhline(0, color="0.3", lw=0.8)
-            ax.set_xticks(x, classes, rotation=60, ha="right", fontsize=7)
-            ax.set_title(f"{model} layer {layer}, {rep}", fontsize=9)
-            if c == 0:
-                ax.set_ylabel("recall drop (points)")
+    for i, (model, layer, rep) in enumerate(panels):
+        ax = axes[i // ncols, i % ncols]
+        part = df[(df["model"] == model) & (df["layer"] == layer) & (df["rep"] == rep)].set_index("class")
+        if part[drawn].isna().all().all():  # the node was skipped (too few live latents): say so, draw no bars
+            notes = [n for n in part.get("note", pd.Series(dtype=object)).dropna().astype(str) if n]
+            ax.text(0.5, 0.5, "no data" + (f":\n{notes[0]}" if notes else ""), ha="center", va="center",
+                    transform=ax.transAxes, fontsize=TICK_PT, wrap=True)
+            ax.set_xticks([])
+            ax.set_title(f"{model} layer {layer}, {rep_label(rep)}", fontsize=10)
+            continue
+        part = part.reindex(classes)
+        x = np.arange(len(classes))
+        for j, (col, label, color) in enumerate(bars):
+            ax.bar(x + (j - 1) * width, 100 * part[col].to_numpy(float), width, color=color,
+                   label=label if i == 0 else None)
+        ax.axhline(0, color="0.3", lw=0.8)
+        values = part[drawn].to_numpy(float)
+        if np.isfinite(values).any() and (values[np.isfinite(values)] == 0).all():
+            recall = part["recall"].to_numpy(float) if "recall" in part else np.array([])
+            why = (f"; recall before: {', '.join(f'{100 * r:.0f} %' for r in recall)}" if len(recall) else "")
+            ax.text(0.5, 0.6, f"every drop is 0 (measured){why}", ha="center", va="center", transform=ax.transAxes,
+                    fontsize=TICK_PT, wrap=True, color="0.25")
+        slanted = max(len(str(c)) for c in classes) > 4  # short names ('a', 'low') read level; long ones slant
+        ax.set_xticks(x, classes, rotation=60 if slanted else 0, ha="right" if slanted else "center",
+                      fontsize=TICK_PT)
+        ax.tick_params(axis="y", labelsize=TICK_PT)
+        ax.set_title(f"{model} layer {layer}, {rep_label(rep)}", fontsize=10)
+        if i % ncols == 0:
+            ax.set_ylabel("recall drop (points)")
+    for j in range(len(panels), nrows * ncols):  # the last row's unused cells: no frame, nothing that reads as data
+        axes[j // ncols, j % ncols].axis("off")
     fig.legend(loc="outside lower center", ncol=3, frameon=False)
     m = int(df["m"].iloc[0])
     return fig, (f"Ablation: zeroing, in the test clips' SAE codes, the {m} latents with the highest AUROC for class c "

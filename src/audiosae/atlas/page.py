@@ -128,10 +128,32 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
     return out
 
 
+def search_hint(data: dict) -> str:
+    """'search label, class or attribute (e.g. <a class of this corpus>, F0)': the example is a class of the page's
+    own first label column (the clearest unit's, when it has one), never a word another corpus has."""
+    example = ""
+    if data.get("label_columns"):
+        first = data["label_columns"][0]
+        for u in data.get("units", []):  # clearest first
+            for col, cls, *_ in u.get("auc", []):
+                if col == first and cls not in ("", "None", "nan"):
+                    example = cls
+                    break
+            if example:
+                break
+        if not example:
+            values = sorted({c["labels"][0] for c in data.get("clips", []) if c.get("labels")})
+            example = values[0] if values else first
+    if data.get("causal"):  # a page the causal job tested: its badges are searchable too
+        return "search label, class, attribute or badge (e.g. " + (f"{example}, " if example else "") + "F0, causal)"
+    return "search label, class or attribute (e.g. " + (f"{example}, " if example else "") + "F0)"
+
+
 def render_page(data: dict) -> str:
     blob = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     blob = blob.replace("</", "<\\/")  # never end the script element early
     return (TEMPLATE.replace("__TITLE__", html.escape(data["title"]))
+            .replace("__HINT__", html.escape(search_hint(data)))
             .replace("__DATA__", blob).replace("__PAGE_SIZE__", str(PAGE_SIZE)))
 
 
@@ -161,7 +183,7 @@ button{padding:6px 14px;margin:6px 0 30px}
 .b-causal{background:#1a7f37}.b-not-causal{background:#cf222e}.b-untestable{background:#6e7781}
 </style></head><body>
 <header><h1>Atlas: __TITLE__</h1><div class="muted" id="summary"></div>
-<div class="controls"><input id="search" type="search" placeholder="search label, class, attribute or badge (e.g. vibrato, F0, causal)" autocomplete="off">
+<div class="controls"><input id="search" type="search" placeholder="__HINT__" autocomplete="off">
 <label>sort by <select id="sort"><option value="clarity">clarity</option><option value="auroc">best AUROC</option>
 <option value="rho">best |ρ|</option><option value="fr">firing rate</option><option value="unit">unit id</option>
 <option value="causal">causal badge</option></select></label>
@@ -234,7 +256,7 @@ function clip(item) {
   const c = D.clips[item.c];
   const labels = D.label_columns.map((col, i) => `${esc(col)}: ${esc(c.labels[i])}`).join(" · ");
   return `<div class="clip"><div class="spec"><img loading="lazy" src="${esc(c.image)}" alt="spectrogram of ${esc(c.id)}">${trace(item.trace)}</div>` +
-    `<audio controls preload="none" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
+    `<audio controls preload="metadata" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
     `<div class="muted">${labels}</div></div>`;
 }
 function recur(rec) {

@@ -147,7 +147,8 @@ def build_tables(atlas_dirs, ablation_paths) -> dict[str, pd.DataFrame]:
 
 
 def claim_interpretable(tables: dict[str, pd.DataFrame], majority: float = MAJORITY):
-    from audiosae.report.claims import MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim, seed_spread_note
+    from audiosae.report.claims import (MIXED, NOT_SUPPORTED, SUPPORTED, UNTESTABLE, Claim, scope_note,
+                                         seed_spread_note)
 
     df = tables.get("interpretable", pd.DataFrame())
     paper = ("(Beyond the paper) SAE latents are more often interpretable one by one than the layer's dimensions: "
@@ -190,6 +191,9 @@ def claim_interpretable(tables: dict[str, pd.DataFrame], majority: float = MAJOR
     if not frame.empty:
         sentence += (f" Frame-level SAEs: higher in {int((frame['delta_share'] > 0).sum())} of {len(frame)} pairs "
                      f"(mean {100 * frame['share'].mean():.1f} % of live latents).")
+    scope = scope_note(df)
+    if "not counted" in scope:
+        sentence += f" Counted: {scope}."
     frac = higher / n
     verdict = SUPPORTED if frac >= majority else NOT_SUPPORTED if frac <= 1 - majority else MIXED
     numbers = {"pairs": n, "sae_share_higher": higher, "sae_share_mean": float(sae["share"].mean()),

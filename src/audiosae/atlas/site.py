@@ -22,15 +22,17 @@ def _link(target: Path, link: Path) -> None:
 
 
 def landing_page(rows: list[dict], title: str = "Latent atlas") -> str:
+    truth = any(r.get("mcc") is not None for r in rows)  # an MCC column only where the corpus has true factors
     head = ("<tr><th>model</th><th>layer</th><th>representation</th><th>units</th><th>live</th>"
-            "<th>clearly labelled</th><th>share of live</th><th>MCC</th></tr>")
+            "<th>clearly labelled</th><th>share of live</th>" + ("<th>MCC</th>" if truth else "") + "</tr>")
     body = []
     for r in rows:
         mcc = "" if r.get("mcc") is None else f"{r['mcc']:.3f}"
         share = "" if r.get("share") is None else f"{100 * r['share']:.1f} %"
         body.append(f"<tr><td>{html.escape(r['model'])}</td><td>{r['layer']}</td>"
                     f"<td><a href=\"{html.escape(r['href'])}\">{html.escape(r['rep'])}</a></td><td>{r['units']}</td>"
-                    f"<td>{r['live']}</td><td>{r['clear']}</td><td>{share}</td><td>{mcc}</td></tr>")
+                    f"<td>{r['live']}</td><td>{r['clear']}</td><td>{share}</td>"
+                    + (f"<td>{mcc}</td>" if truth else "") + "</tr>")
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#1d2329}table{border-collapse:collapse}"
             "td,th{padding:3px 12px;border-bottom:1px solid #eaeef2;text-align:left}</style></head><body>"

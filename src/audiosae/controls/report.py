@@ -281,7 +281,8 @@ def fig_stability(tables: dict):
         ax.bar(x + 0.2, g[base].astype(float), 0.4, color="0.7", label="random directions")
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
         ax.set_title(title, fontsize=9)
-        ax.set_ylim(0, 1)
+        values = g[[col, base]].to_numpy(float)  # cosines and shares lie in [0, 1]; a range never hides a bar
+        ax.set_ylim(min(0.0, float(np.nanmin(values))), max(1.0, float(np.nanmax(values))))
     axes[0].legend(fontsize=7, frameon=False)
     return fig, ("Seed stability: decoder directions of live latents matched one to one between SAEs trained with "
                  "different seeds (Hungarian on cosine), mean over seed pairs; grey: two random direction sets of the "

@@ -16,7 +16,7 @@ Tables written by :func:`write_tables` (CSV, and Markdown for reading):
 
 - ``reconstruction``: the SAEs' valid and test MSE, FVU, cosine, L0, dead fraction;
 - ``probe``: per target, test accuracy with its interval, balanced accuracy, macro-F1 (± std over
-  seeds), deltas, the paired interval of delta_accuracy and its verdict (higher / lower / inconclusive);
+  seeds), deltas, the paired interval of delta_accuracy and its verdict (higher / lower / no change / inconclusive);
 - ``confusion``: the probes' test confusion matrices (first seed), one row per cell;
 - ``disentanglement``: top-n R² and completeness (mean ± std over the attributes),
   paper and DCI disentanglement, cross-validated R², effective codes, undefined attributes;
@@ -249,7 +249,8 @@ def probe_table(probe_paths: Iterable[Path | str], bootstrap: int = 1000, ci: fl
                 seed: int = 42) -> pd.DataFrame:
     """One row per (target, model, layer, rep): test accuracy with its bootstrap interval (over test
     clips) and seed spread, balanced accuracy, macro-F1, and for SAE codes the paired difference to the
-    original representation of the same node with its interval and verdict (higher / lower / inconclusive)."""
+    original representation of the same node with its interval and verdict (higher / lower / no change /
+    inconclusive, audiosae.bootstrap.difference_verdict)."""
     from audiosae.bootstrap import difference_verdict, paired_interval
 
     records = _probe_records(probe_paths)
@@ -289,7 +290,7 @@ def probe_table(probe_paths: Iterable[Path | str], bootstrap: int = 1000, ci: fl
                 raise ReportInputError(f"{path} and {opath} were scored on different test clips; rerun both probes")
             diff = paired_interval(right, oright, resamples=bootstrap, ci=ci, seed=seed)
             row["delta_accuracy_lo"], row["delta_accuracy_hi"] = diff.lo, diff.hi
-            row["delta_verdict"] = difference_verdict(diff.lo, diff.hi)
+            row["delta_verdict"] = difference_verdict(diff.lo, diff.hi, diff.estimate)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

@@ -122,6 +122,18 @@ def seed_spread_note(seed_spread: pd.DataFrame | None, metric: str, what: str, l
                   "seed_nodes": int(len(s))}
 
 
+def verdict_counts(verdicts: dict, n: int) -> str:
+    """'higher at 1, lower at 0, no change (identical on every test clip) at 2, inconclusive (interval holds 0) at 1
+    of 4 nodes' from {delta_verdict: count}; 'no change' only where some node has it."""
+    from audiosae.bootstrap import NO_CHANGE
+
+    parts = [f"higher at {verdicts.get('higher', 0)}", f"lower at {verdicts.get('lower', 0)}"]
+    if verdicts.get(NO_CHANGE):
+        parts.append(f"{NO_CHANGE} at {verdicts[NO_CHANGE]}")
+    parts.append(f"inconclusive (interval holds 0) at {verdicts.get('inconclusive', 0)} of {n} nodes")
+    return ", ".join(parts)
+
+
 def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_POINTS,
                            target: str | None = None, seed_spread: pd.DataFrame | None = None) -> Claim:
     """Claim 1 for one probe target (the first in the table when None), judged on paired intervals.
@@ -178,9 +190,7 @@ def claim_task_information(probe: pd.DataFrame, tol: float = ACCURACY_TOLERANCE_
     )
     verdicts = at_top["delta_verdict"].value_counts().to_dict() if "delta_verdict" in at_top else {}
     if verdicts:
-        sentence += (f" Whether SAE codes do better or worse than the original: higher at {verdicts.get('higher', 0)}, "
-                     f"lower at {verdicts.get('lower', 0)}, inconclusive (interval holds 0) at "
-                     f"{verdicts.get('inconclusive', 0)} of {n} nodes.")
+        sentence += " Whether SAE codes do better or worse than the original: " + verdict_counts(verdicts, n) + "."
     if "n_test" in at_top and at_top["n_test"].notna().any():
         sentence += f" Intervals resample the {int(at_top['n_test'].max())} test clips."
     if "n_classes" in part and part["n_classes"].notna().any():
@@ -382,15 +392,47 @@ def paper_level(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def claim_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The rows a claim's sentence is computed from, before its own level rule: the trained models' (their
+    random-weights twins are judged beside, `audiosae.controls.claims.with_twin`). A figure's caption that states a
+    claim's numbers calls the claim's function on these rows, so the sentence and the caption read the same."""
+    from audiosae.controls.claims import split_twin
+
+    return split_twin(tables)[0]
+
+
+def scope_note(df: pd.DataFrame) -> str:
+    """Which representations of `df` a claim's numbers count (clip-level SAEs trained here, as `paper_level` and
+    claim 5 keep) and which they leave out, named: imported SAEs, frame-level SAEs, random-weights twins."""
+    from audiosae.encoders.twin import is_twin_name
+
+    left = []
+    if "level" in df and (df["level"] == "external").any():
+        names = sorted(set(df.loc[df["level"] == "external", "rep"].astype(str)))
+        left.append(f"imported SAE{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    if "level" in df and (df["level"] == "frame").any() and (df["level"] == "clip").any():
+        left.append("frame-level SAEs")
+    if "model" in df and df["model"].astype(str).map(is_twin_name).any():
+        left.append("random-weights twins")
+    counted = "clip-level SAEs trained here" if "level" in df and (df["level"] == "clip").any() else \
+        "the SAEs trained here"
+    return counted + (f"; not counted: {', '.join(left)}" if left else "")
+
+
 def core_claims(tables: dict[str, pd.DataFrame]) -> list[Claim]:
     """The four claims of PAPER.md, in its order, answered from the aggregate tables (clip level)."""
+    notes = {name: scope_note(df) for name, df in tables.items()}  # what paper_level leaves out, named
     tables = paper_level(tables)
-    return [
+    claims = [
         *claims_task_information(tables["probe"], seed_spread=tables.get("seed_spread")),
         claim_reconstruction(tables["reconstruction"], seed_spread=tables.get("seed_spread")),
         claim_disentanglement(tables["disentanglement"]),
         claim_layers(tables["categories"]),
     ]
+    for c in claims:
+        if "not counted" in notes.get(c.table, ""):
+            c.sentence += f" Counted: {notes[c.table]}."
+    return claims
 
 
 def answer_claims(tables: dict[str, pd.DataFrame], sections=None) -> list[Claim]:

@@ -29,6 +29,9 @@ from audiosae.atomic import atomic_output  # noqa: E402
 from audiosae.layout import rep_of  # noqa: E402
 from audiosae.report._io import write_captions  # noqa: E402
 from audiosae.report.aggregate import ORIGINAL, ReportInputError, category_order, rep_level  # noqa: E402
+from audiosae.bootstrap import NO_CHANGE  # noqa: E402
+from audiosae.report.claims import (claim_reconstruction, claim_tables, claim_task_information, paper_level,  # noqa: E402
+                                     scope_note)
 
 TARGET_LABEL = {"egemaps": "eGeMAPS attributes", "factors": "true factors"}
 DPI = 150
@@ -47,6 +50,7 @@ def rep_label(rep: str) -> str:
 
 # Line style of each SAE level in the sparsity sweeps (the original is a dashed horizontal line).
 LEVEL_STYLE = {"clip": {"ls": "-", "marker": "o"}, "frame": {"ls": ":", "marker": "s"}}
+EXTERNAL = "external"  # the level of an SAE imported with sae.external (audiosae.layout.LEVELS)
 
 
 def _levels_of(df: pd.DataFrame) -> list[str]:
@@ -111,7 +115,13 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
     sae = df[df["rep"] != ORIGINAL]
     sparsities = sorted(sae["sparsity"].dropna().unique())
     xpos = {s: i for i, s in enumerate(sparsities)}
-    fig, axes = plt.subplots(len(row_vals), len(models), squeeze=False, sharey="row",
+    # SAEs imported with sae.external have no sparsity of ours: drawn as diamonds at one more x position, so a row
+    # of the table is never missing from its figure
+    imported = sorted({str(r) for r in df["rep"] if rep_level(r) == EXTERNAL})
+    ext_x = len(sparsities)
+    # No shared y-range: models differ in scale (CREPE's FVU is not Resemblyzer's), and a range set from the first
+    # panel hid the later panels' data (issue 31). Each panel's range comes from all that it draws.
+    fig, axes = plt.subplots(len(row_vals), len(models), squeeze=False,
                              figsize=(3.3 * len(models) + 0.5, 2.7 * len(row_vals) + 0.8), layout="constrained")
     palette = sns.color_palette("colorblind")
     for r, rv in enumerate(row_vals):
@@ -142,6 +152,16 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
                     else:
                         ax.plot(x, y, color=color, ms=4, lw=1.6, **style)
                 handles.append(Line2D([], [], color=color, marker="o", ms=4, lw=1.6, label=f"layer {layer}"))
+                for j, ext in enumerate(r for r in imported if (node["rep"] == r).any()):
+                    row = node[node["rep"] == ext].iloc[0]
+                    x = ext_x + (i - (n_layers - 1) / 2) * 0.06 + j * 0.12
+                    y = float(row[value]) * scale
+                    if interval is not None and np.isfinite([row[c] for c in interval]).all():
+                        lo, hi = (float(row[c]) * scale for c in interval)
+                        ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], color=color, marker="D", ms=5,
+                                    ls="", capsize=3)
+                    else:
+                        ax.plot([x], [y], color=color, marker="D", ms=5, ls="")
                 orig = node[node["rep"] == ORIGINAL]
                 if reference and not orig.empty and np.isfinite(orig[value].iloc[0]):
                     ax.axhline(float(orig[value].iloc[0]) * scale, color=color, ls="--", lw=1.2, alpha=0.9)
@@ -152,6 +172,9 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
             if len(levels) > 1:
                 handles += [Line2D([], [], color="0.35", ms=4, lw=1.4, label=f"{lv} SAE", **LEVEL_STYLE[lv])
                             for lv in levels]
+            if imported and (part["model"] == model).any() and part.loc[part["model"] == model, "rep"].isin(imported).any():
+                handles.append(Line2D([], [], color="0.35", marker="D", ms=5, ls="",
+                                      label=f"imported SAE ({', '.join(r.removeprefix('ext-') for r in imported)})"))
             if reference:
                 label = "original (dashed; band: its interval)" if interval is not None else "original (dashed)"
                 handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, label=label))
@@ -159,8 +182,9 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
             if level is not None:
                 ax.axhline(level, color="0.55", ls=":", lw=1.2)
                 handles.append(Line2D([], [], color="0.55", ls=":", lw=1.2, label="chance"))
-            ax.set_xticks(range(len(sparsities)), [_spars(s) for s in sparsities])
-            ax.set_xlim(-0.4, len(sparsities) - 0.6)
+            ticks = [_spars(s) for s in sparsities] + (["imported"] if imported else [])
+            ax.set_xticks(range(len(ticks)), ticks)
+            ax.set_xlim(-0.4, len(ticks) - 0.6)
             if r == 0:
                 ax.set_title(model)
             if r == len(row_vals) - 1:
@@ -168,12 +192,22 @@ def sweep(df: pd.DataFrame, value: str, ylabel: str, err: str | None = None, ref
                 ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
             else:
                 ax.set_xlabel("")
-            if ymin is not None:
-                ax.set_ylim(bottom=ymin)
+            if ymin is not None:  # after everything is drawn, so the top still comes from this panel's data
+                low = min([ymin] + [float(np.nanmin(v)) for v in _drawn_y(ax) if np.isfinite(v).any()])
+                ax.set_ylim(bottom=low)
             if c == 0:
                 label = ylabel.format(n=int(part["top_n"].max())) if "top_n" in part else ylabel
                 ax.set_ylabel(label if rv is None else f"{label}\n({TARGET_LABEL.get(rv, rv)})")
     return fig
+
+
+def _drawn_y(ax) -> list[np.ndarray]:
+    """The y data of the lines and error bars drawn in data coordinates on `ax` (reference lines included)."""
+    out = [np.asarray(line.get_ydata(), float) for line in ax.lines]
+    for coll in ax.collections:
+        for path in coll.get_paths():
+            out.append(np.asarray(path.vertices, float)[:, 1])
+    return [v for v in out if v.size]
 
 
 def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
@@ -185,30 +219,38 @@ def fig_probe(tables: dict) -> tuple[plt.Figure, str]:
     targets = list(dict.fromkeys(probe["target"]))
     cap = (f"Linear-probe test accuracy against SAE sparsity, a row per probe target ({', '.join(targets)}); bars "
            f"and bands: {ci} bootstrap intervals over test clips; dashed: the layer's original output")
-    top = probe["sparsity"].max()
-    at_top = probe[probe["sparsity"] == top]
-    if not at_top.empty:
-        parts = []
-        for t in targets:
-            rows = at_top[at_top["target"] == t]
-            if rows.empty:
-                continue
-            worst = rows.loc[rows["delta_accuracy"].idxmin()]
-            n_inc = int((rows["delta_verdict"] == "inconclusive").sum())
-            parts.append(f"{t}: {100 * worst['delta_accuracy']:+.1f} points [{100 * worst['delta_accuracy_lo']:+.1f}, "
-                         f"{100 * worst['delta_accuracy_hi']:+.1f}] ({worst['model']} layer {int(worst['layer'])}), "
-                         f"{n_inc} of {len(rows)} differences inconclusive")
-        cap += f"; at sparsity {_spars(top)} the largest drop (paired interval) is " + "; ".join(parts) + "."
+    # The numbers claim 1 states, from its own function on its own rows (issue 31: one number, one computation).
+    rows = paper_level(claim_tables(tables))["probe"]
+    parts = []
+    for t in targets:
+        n = claim_task_information(rows, target=t).numbers
+        if "worst_delta_points" not in n:
+            continue
+        lo, hi = n["worst_delta_interval_points"]
+        counts = n["difference_verdicts"]
+        no_change = counts.get(NO_CHANGE, 0)
+        parts.append(f"{t}: {n['worst_delta_points']:+.1f} points [{lo:+.1f}, {hi:+.1f}] ({n['worst_node']}), "
+                     f"{counts.get('inconclusive', 0)} of {n['nodes']} differences inconclusive"
+                     + (f", {no_change} with {NO_CHANGE}" if no_change else ""))
+    if parts:
+        top = claim_task_information(rows, target=targets[0]).numbers.get("sparsity", rows["sparsity"].max())
+        cap += (f"; as in claim 1, at sparsity {_spars(top)} the largest drop (paired interval) is " + "; ".join(parts)
+                + f" ({scope_note(probe)}).")
+    else:
+        cap += "."
     return fig, cap
 
 
 def fig_fvu(tables: dict) -> tuple[plt.Figure, str]:
     rec = tables["reconstruction"]
     fig = sweep(rec, "test_fvu", "Test FVU (fraction of\nvariance unexplained)", reference=False, ymin=0.0)
-    means = rec.groupby("sparsity")["test_fvu"].mean()
-    cap = (f"SAE reconstruction error on the test clips (FVU, lower is better) against sparsity; "
-           f"mean FVU {means.iloc[0]:.3f} at {_spars(means.index[0])} and {means.iloc[-1]:.3f} at {_spars(means.index[-1])}.")
-    return fig, cap
+    cap = "SAE reconstruction error on the test clips (FVU, lower is better) against sparsity"
+    n = claim_reconstruction(paper_level(claim_tables(tables))["reconstruction"]).numbers  # claim 2's numbers
+    if n.get("mean_test_fvu"):
+        m, sp = n["mean_test_fvu"], n["sparsities"]
+        cap += (f"; as in claim 2, mean test FVU over {n['nodes']} nodes {m[0]:.3f} at {_spars(sp[0])} and "
+                f"{m[-1]:.3f} at {_spars(sp[-1])} ({scope_note(rec)})")
+    return fig, cap + "."
 
 
 def _top_phrase(dis: pd.DataFrame) -> str:
@@ -309,10 +351,10 @@ def fig_confusion(tables: dict) -> tuple[plt.Figure, str]:
                          f"[{100 * row['accuracy_lo']:.1f}, {100 * row['accuracy_hi']:.1f}]")
             ax.set_xlabel(f"predicted {target}")
             ax.set_ylabel(f"true {target}")
-            ax.tick_params(axis="x", rotation=45, labelsize=7)
+            ax.tick_params(axis="x", rotation=45, labelsize=9)
             for lab in ax.get_xticklabels():
                 lab.set_horizontalalignment("right")
-            ax.tick_params(axis="y", rotation=0, labelsize=7)
+            ax.tick_params(axis="y", rotation=0, labelsize=9)
         part = f"{target}: {model} layer {layer}, {100 * accs[0]['accuracy']:.1f} % with the original output"
         part += "".join(f", {100 * a['accuracy']:.1f} % with {rep_label(x)} codes" for x, a in zip(reps[1:], accs[1:]))
         parts.append(part)

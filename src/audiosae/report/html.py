@@ -91,6 +91,11 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
     return out
 
 
+EXTRACTION_NOTE = ("extract_embeddings is not in this table: Snakemake writes no benchmark file for a rule its "
+                   "output cache may serve (a cached result has no run to time). Each model's extraction time is the "
+                   "extraction_time_s column of the Models table above, from its store's attributes.")
+
+
 def benchmark_summary(bench_dir: Path | str | None) -> pd.DataFrame:
     """Wall time and peak memory per rule from Snakemake's benchmark TSVs (rules/<rule>/... or rules/<rule>.tsv)."""
     rows = []
@@ -289,6 +294,8 @@ def build_html(*, tables: dict[str, pd.DataFrame], figures: dict[str, Path], cap
         total = bench["total_s"].sum()
         out.append(f"<p>{int(bench['jobs'].sum())} benchmarked jobs, {total:.1f} s of job time in all "
                    f"(sum over jobs, not the elapsed time of a parallel run).</p>" + html_table(bench, digits=1))
+    if "extract_embeddings" not in set(bench.get("rule", [])):
+        out.append(f'<p class="muted">{EXTRACTION_NOTE}</p>')
     out.append("<h3>Software</h3>" + kv_table({"git commit": commit or "unknown", **versions}))
     out.append(f"<details><summary>Configuration (YAML, defaults filled in)</summary><pre>{_e(config_yaml)}</pre>"
                "</details>")

@@ -91,7 +91,8 @@ CORE = Section(
         "reconstruction": "SAE reconstruction on the valid and test clips, one row per (model, layer, sparsity).",
         "probe": "Linear probes per target on the test clips, with 95 % bootstrap intervals [lo, hi] over them; "
                  "delta_* is the difference to the original representation, its interval paired (same resampled "
-                 "clips) and its verdict higher, lower or inconclusive.",
+                 "clips) and its verdict higher, lower, inconclusive (the interval holds 0) or no change (identical on every "
+                 "test clip: estimate and interval all 0, the two probes right on the same clips).",
         "confusion": "Test confusion matrices of the probes (first seed), one row per (target, true, predicted) cell.",
         "disentanglement": "Lasso-based disentanglement per target set; r2 and completeness are over the top-n "
                            "attributes by R², best_completeness over the top-n by completeness.",
