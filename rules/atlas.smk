@@ -42,6 +42,7 @@ rule atlas:
         clips=layout.ATLAS_CLIPS,
         frames=get_atlas_frames,  # frame SAEs: frame store and weights, for activation traces
         stability=get_atlas_stability,  # SAEs with other seeds (controls.seeds): does each latent recur?
+        causal=get_atlas_causal,  # the node's causal job (rules/causal.smk): each tested card's badge and line
     output:
         directory(layout.ATLAS),
     params:

@@ -123,5 +123,5 @@ def one_torch_thread():
 def demo_run(tmp_path_factory) -> Path:
     """A complete run of the tiny study; returns its working directory (read-only for tests)."""
     workdir = tmp_path_factory.mktemp("demo_run")
-    run_snakemake(workdir, config=tiny_config(splice={"enabled": True}))
+    run_snakemake(workdir, config=tiny_config(splice={"enabled": True}, causal={"enabled": True}))
     return workdir

@@ -15,8 +15,10 @@ def test_demo_run_writes_report_and_snakemake_report(demo_run):
     html = demo_run / "results/report.html"
     assert html.exists() and html.stat().st_size > 10_000
     page = html.read_text()
-    # the paper's claims with claim 1 per probe target (tests/tiny.yaml: technique, singer), and the atlas's
-    assert page.count('class="claim"') == 6 and "data:image/png;base64," in page
+    # the paper's claims with claim 1 per probe target (tests/tiny.yaml: technique, singer), the atlas's, the
+    # splice's (claim 9) and the causal atlas's two (claims 10 and 11)
+    assert page.count('class="claim"') == 9 and "data:image/png;base64," in page
+    assert 'id="claim-10"' in page and 'id="claim-11"' in page
     assert 'id="claim-1-technique"' in page and 'id="claim-1-singer"' in page
     zip_path = demo_run / "results/report.zip"
     run_snakemake(demo_run, "--report", str(zip_path))

@@ -32,7 +32,7 @@ from slurm_cluster import ClusterFailed, ClusterUnavailable, SlurmCluster
 
 PROFILE = REPO / "profiles" / "slurm"
 TIMING_COLUMNS = {"wall_time_s", "items_per_s"}  # how long a job took: the one thing allowed to differ
-GPU_RULES = {"extract_embeddings", "train_sae", "train_sae_seed", "splice"}  # the paper's study: clip level, SAE seeds
+GPU_RULES = {"extract_embeddings", "train_sae", "train_sae_seed", "splice", "causal"}  # the paper's study: clip level, SAE seeds
 RUN_TIMEOUT_S = 600
 
 # The tiny study cut to one model, layer and sparsity: every stage of the DAG in 12 SLURM jobs (the time limit
@@ -80,7 +80,7 @@ def test_downloads_are_localrules(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert set(proc.stdout.split()) == {"download_vocalset", "download_model", "all", "aggregate", "figures", "report",
                                         "atlas_report", "atlas_site", "controls_report", "export_sae",
-                                        "export_sae_seed", "splice_report"}, proc.stdout
+                                        "export_sae_seed", "splice_report", "causal_report"}, proc.stdout
 
 
 def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
@@ -105,6 +105,10 @@ def test_paper_study_dry_run_asks_gpus_and_partition(tmp_path):
     paper = {(m, str(l)) for m, l in [("wavlm", 1), ("wavlm", 12), ("hubert", 3), ("hubert", 12), ("mert", 4),
                                       ("mert", 7), ("ast", 6), ("ast", 12)]}
     assert spliced == paper | {(f"{m}_random", l) for m, l in paper}, sorted(spliced)
+    # one causal job per node too (the causal atlas: erasure and steering on the same splice mechanism)
+    tested = {re.search(r"wildcards: model=(\w+), layer=(\d+)", block).groups() for rule, block in blocks
+              if rule == "causal"}
+    assert tested == spliced, sorted(tested)
 
 
 # ---------------------------------------------------------------- the cluster

@@ -21,6 +21,7 @@ p = snakemake.params
 w = snakemake.wildcards
 stability = list(getattr(snakemake.input, "stability", []))
 recurrence, threshold = recurrence_of(read_json(stability[0]), w.rep) if stability else (None, 0.7)
+causal = list(getattr(snakemake.input, "causal", []))  # the node's causal job, where it tested this rep
 with threadpool_limits(limits=snakemake.threads):
     build_atlas(snakemake.input.store, p.array, snakemake.input.manifest, snakemake.input.attributes,
                 snakemake.input.clips, snakemake.output[0], model=w.model, layer=int(w.layer), rep=w.rep,
@@ -29,4 +30,5 @@ with threadpool_limits(limits=snakemake.threads):
                 bins=p.atlas["histogram_bins"], ridge_folds=p.atlas["ridge_folds"], log=log,
                 rank_array=p.rank_array or None,
                 frames=tuple(snakemake.input.frames) if len(snakemake.input.frames) == 2 else None,
-                recurrence=recurrence, recurrence_threshold=threshold)
+                recurrence=recurrence, recurrence_threshold=threshold,
+                causal=read_json(causal[0]) if causal else None)

@@ -28,6 +28,16 @@ def get_atlas_stability(wildcards):
     return []
 
 
+def get_atlas_causal(wildcards):
+    """The node's causal JSON (rules/causal.smk) when this page's rep is one the causal job tests (its cards get a badge)."""
+    if not config["causal"]["enabled"]:
+        return []
+    m, l = wildcards.model, int(wildcards.layer)
+    if (m, l) not in nodes() or Rep.parse(wildcards.rep) not in causal_reps(m, l):
+        return []
+    return [layout.causal_path(m, l)]
+
+
 def get_atlas_rank_array(wildcards):
     """Frame SAEs rank an atlas's clips by their highest frame activation in the crop (codes_max)."""
     if Rep.parse(wildcards.rep).kind != "fsae":

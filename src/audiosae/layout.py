@@ -191,6 +191,8 @@ ATLAS = f"{RESULTS}/atlas/{{model}}/layer{{layer}}/{{rep}}"
 ATLAS_CLIPS = f"{RESULTS}/atlas/clips"
 ATLAS_SITE = f"{RESULTS}/atlas_site"
 ABLATION = f"{RESULTS}/ablation/{{model}}/layer{{layer}}.json"
+CAUSAL = f"{RESULTS}/causal/{{model}}/layer{{layer}}.json"
+"""One node's causal atlas: erasure curves of its SAEs, steering results and badges of its cards (audiosae.causal)."""
 SPLICE = f"{RESULTS}/splice/{{model}}/layer{{layer}}"
 """A node's splice results: one <rep>.json per SAE put back into the network (one job writes them all)."""
 STABILITY = f"{RESULTS}/controls/stability/{{model}}/layer{{layer}}.json"
@@ -282,6 +284,10 @@ def atlas_dir(model: str, layer, rep) -> str:
 
 def ablation_path(model: str, layer) -> str:
     return ABLATION.format(model=model, layer=int(layer))
+
+
+def causal_path(model: str, layer) -> str:
+    return CAUSAL.format(model=model, layer=int(layer))
 
 
 def splice_dir(model: str, layer) -> str:

@@ -111,7 +111,7 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
                 auroc_threshold: float = 0.9, rho_threshold: float = 0.7, top_clips: int = 8, median_clips: int = 4,
                 bins: int = 20, ridge_folds: int = 5, traces=None, log=None, rank_array: str | None = None,
                 frames: tuple | None = None, recurrence: dict | None = None,
-                recurrence_threshold: float = 0.7) -> dict:
+                recurrence_threshold: float = 0.7, causal: dict | None = None) -> dict:
     """Write out_dir/{units.csv, summary.json, index.html} atomically; return the summary.
 
     `traces`: optional callable (unit, clip ids) -> {clip id: activation over the clip's frames}
@@ -122,6 +122,8 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     gives the traces of every live unit's top clips (audiosae.frames.traces), encoded once.
     `recurrence` ({unit: [(other seed, best latent, cosine), ...]}, see `recurrence_of`): each card says whether its
     latent recurs in the SAEs of the other seeds (cosine ≥ `recurrence_threshold`).
+    `causal`: the node's causal result (audiosae.causal.run, read with `causal_cards`): the tested cards get their
+    badge and line on the page and in units.csv (columns ``causal``, ``causal_line``).
     """
     from audiosae.atlas.clips import read_clip_index
     from audiosae.atlas.page import page_data, render_page
@@ -159,6 +161,12 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
     summary = to_jsonable(summary)  # NaN (a degenerate node's missing match) -> null, for the page's strict JSON
 
     out_dir = Path(out_dir)
+    cards = causal_cards(causal, rep, len(stats.table)) if causal is not None else None
+    if cards is not None:
+        stats.table["causal"] = [cards["cards"].get(u, ("", ""))[0] for u in stats.table["unit"]]
+        stats.table["causal_line"] = [cards["cards"].get(u, ("", ""))[1] for u in stats.table["unit"]]
+        summary["causal"] = {b: sum(1 for v, _ in cards["cards"].values() if v == b)
+                             for b in ("causal", "not causal", "untestable")}
     with atomic_output(out_dir) as tmp:
         tmp.mkdir(parents=True)
         stats.table.to_csv(tmp / "units.csv", index=False, float_format="%.6g")
@@ -190,11 +198,26 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
                     shown.update({(u, c): t for c, t in traces(u, ids).items()})
         data = page_data(stats, clip_media, model=model, layer=layer, rep=rep, summary=summary,
                          thresholds={"auroc": auroc_threshold, "rho": rho_threshold,
-                                     "recurrence": recurrence_threshold}, traces=shown, recurrence=recurrence)
+                                     "recurrence": recurrence_threshold}, traces=shown, recurrence=recurrence,
+                         causal=cards)
         (tmp / "index.html").write_text(render_page(data), encoding="utf-8")
     summary["wall_time_s"] = time.perf_counter() - t0
     say(f"wrote {out_dir} in {summary['wall_time_s']:.2f} s")
     return summary
+
+
+def causal_cards(doc: dict, rep: str, n_units: int) -> dict | None:
+    """{"cards": {unit: (badge, line)}, "note"} of representation `rep` from its node's causal JSON; None when the
+    job did not test `rep`."""
+    res = (doc.get("reps") or {}).get(rep)
+    if res is None:
+        return None
+    cards = {int(c["unit"]): (str(c["badge"]), str(c["line"])) for c in res.get("steering", [])
+             if 0 <= int(c["unit"]) < n_units}
+    top_n = (doc.get("settings") or {}).get("top_n")
+    note = (f"The top {top_n} labelled cards of this page were steered in the network on {doc.get('n_clips')} test "
+            f"clips (results/causal/{doc.get('model')}/layer{doc.get('layer')}.json)." if top_n else "")
+    return {"cards": cards, "note": note}
 
 
 def recurrence_of(stability_doc: dict, rep: str) -> tuple[dict | None, float]:

@@ -15,13 +15,19 @@ Data layout (``units`` sorted by clarity, clearest first)::
                 "auc": [[column, class, auroc, margin]], "attrs": [[name, rho]], "factors": [[name, rho]],
                 "hist": [counts], "hlo", "hhi",
                 "top": [{"c": clip index, "a": activation, "trace": [optional values over time]}],
-                "med": [...]}]}
+                "med": [...], "causal": [badge, line] (cards the causal job tested)}],
+     "causal": {"tested", "counts": {badge: n}, "note"} (pages of a node's causal job)}
 
 A clip entry of ``top``/``med`` may carry ``trace`` (the unit's activation over
 the clip's frames, e.g. from a frame-level SAE: one value per frame slot of the
 crop, null where the crop is padding); the card then draws it over the
 spectrogram. ``a`` is the value the clips were ranked by (a frame SAE's: its
 highest frame activation in the crop).
+
+A card the causal job tested (audiosae.causal: its label steered in the network)
+carries its badge — causal, not causal or untestable — and the line that says why;
+the search box takes ``causal``, ``not causal`` and ``untestable`` as badge filters
+and the sort menu orders by badge.
 """
 
 from __future__ import annotations
@@ -53,10 +59,12 @@ def _rep_title(rep: str) -> str:
 
 
 def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model: str, layer: int, rep: str,
-              summary: dict, thresholds: dict, traces: dict | None = None, recurrence: dict | None = None) -> dict:
+              summary: dict, thresholds: dict, traces: dict | None = None, recurrence: dict | None = None,
+              causal: dict | None = None) -> dict:
     """The JSON blob of a page. `clip_media`: clip id -> (audio, image) paths relative to the page;
     `traces`: optional {(unit, clip id): sequence over time} drawn over the spectrogram;
-    `recurrence`: optional {unit: [(other seed, its best-matching latent or -1, cosine), ...]} (SAE seeds)."""
+    `recurrence`: optional {unit: [(other seed, its best-matching latent or -1, cosine), ...]} (SAE seeds);
+    `causal`: optional {"cards": {unit: (badge, line)}, "note": what was tested} (audiosae.causal)."""
     t = stats.table
     col = {c: t[c].to_numpy() for c in t.columns}  # plain arrays: a row lookup per unit in pandas is slow
     live = ~(col["dead"] | col["constant"])
@@ -94,6 +102,8 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
                  "auc": [[c, str(col[f"{c}_class"][i]), _num(col[f"{c}_auroc"][i]), _num(col[f"{c}_margin"][i])]
                          for c in stats.label_columns],
                  "hist": stats.hist[u].tolist(), "hlo": _num(stats.hist_low[u]), "hhi": _num(stats.hist_high[u])}
+        if causal is not None and u in causal["cards"]:
+            entry["causal"] = list(causal["cards"][u])
         if recurrence is not None:
             entry["rec"] = [[int(seed), int(best), _num(cos)] for seed, best, cos in recurrence.get(u, [])]
         for key, prefix, n in sets:
@@ -108,9 +118,14 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
                 items.append(item)
             entry[key] = items
         units.append(entry)
-    return {"title": f"{model} layer {layer} · {_rep_title(rep)}", "model": model, "layer": int(layer), "rep": rep,
-            "n_clips": len(stats.clip_ids), "summary": summary, "thresholds": thresholds,
-            "label_columns": list(stats.label_columns), "clips": clips, "units": units}
+    out = {"title": f"{model} layer {layer} · {_rep_title(rep)}", "model": model, "layer": int(layer), "rep": rep,
+           "n_clips": len(stats.clip_ids), "summary": summary, "thresholds": thresholds,
+           "label_columns": list(stats.label_columns), "clips": clips, "units": units}
+    if causal is not None:
+        badges = [b for b, _ in causal["cards"].values()]
+        out["causal"] = {"tested": len(badges), "counts": {b: badges.count(b) for b in sorted(set(badges))},
+                         "note": causal.get("note", "")}
+    return out
 
 
 def search_hint(data: dict) -> str:
@@ -129,6 +144,8 @@ def search_hint(data: dict) -> str:
         if not example:
             values = sorted({c["labels"][0] for c in data.get("clips", []) if c.get("labels")})
             example = values[0] if values else first
+    if data.get("causal"):  # a page the causal job tested: its badges are searchable too
+        return "search label, class, attribute or badge (e.g. " + (f"{example}, " if example else "") + "F0, causal)"
     return "search label, class or attribute (e.g. " + (f"{example}, " if example else "") + "F0)"
 
 
@@ -162,11 +179,14 @@ table.nums th{color:#57606a;font-weight:600}
 .clip svg.trace{position:absolute;left:0;top:0}.clip audio{width:200px;height:28px;margin-top:2px}
 .clip .act{font-weight:600}.clip .id{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.section{font-size:.8em;font-weight:600;color:#57606a;margin-top:8px}
 button{padding:6px 14px;margin:6px 0 30px}
+.causal{font-size:.82em;margin:0 0 6px}.badge{display:inline-block;border-radius:10px;padding:0 8px;margin-right:6px;font-weight:600;color:#fff}
+.b-causal{background:#1a7f37}.b-not-causal{background:#cf222e}.b-untestable{background:#6e7781}
 </style></head><body>
 <header><h1>Atlas: __TITLE__</h1><div class="muted" id="summary"></div>
 <div class="controls"><input id="search" type="search" placeholder="__HINT__" autocomplete="off">
 <label>sort by <select id="sort"><option value="clarity">clarity</option><option value="auroc">best AUROC</option>
-<option value="rho">best |ρ|</option><option value="fr">firing rate</option><option value="unit">unit id</option></select></label>
+<option value="rho">best |ρ|</option><option value="fr">firing rate</option><option value="unit">unit id</option>
+<option value="causal">causal badge</option></select></label>
 <span class="muted" id="count"></span></div></header>
 <main><details class="muted"><summary>What the numbers mean</summary><p>
 Each card is one unit (an SAE latent, or a dimension of the layer output) with one activation per clip: the clip's
@@ -181,7 +201,14 @@ threshold and 2 at a perfect score (1 or more: a clear label). The histogram sho
 the unit's values (firing values only for units that are never negative). For a frame-level SAE the activation is
 the latent's mean over the crop's frames, the clips are ranked by its highest frame activation (the number shown on
 each clip), and the green line over each spectrogram is the latent frame by frame. Top clips: highest activation; median
-clips: around the median of the firing clips.</p></details><div id="cards"></div><button id="more">show more</button></main>
+clips: around the median of the firing clips.
+<b>Causal badge</b> (the top labelled cards of a node's tested pages): the unit's direction was added to every frame
+of the layer inside the network, at a few multiples of its 95th-percentile activation, and the output the label
+predicts was read (the output-level probe's probability of the class, CREPE's predicted pitch, or a linear read-out
+of the attribute). <i>causal</i>: the change's 95 % interval over test clips lies above 0 and beyond the mean of
+random directions of the same norm by more than two of their standard deviations; <i>not causal</i> otherwise;
+<i>untestable</i> when the output cannot be read for that label. Type <i>causal</i>, <i>not causal</i> or
+<i>untestable</i> to keep those cards.</p></details><div id="cards"></div><button id="more">show more</button></main>
 <script type="application/json" id="atlas-data">__DATA__</script>
 <script>
 "use strict";
@@ -194,7 +221,8 @@ document.getElementById("t-auc").textContent = D.thresholds.auroc;
 document.getElementById("t-rho").textContent = D.thresholds.rho;
 const S = D.summary;
 document.getElementById("summary").textContent = `${S.live} live units of ${S.units} (${S.dead} dead, ${S.constant} constant) on ${D.n_clips} clips; ` +
-  `${S.clear} with a clear label (${pct(S.share)} of live units: ${S.clear_by_auroc} by AUROC, ${S.clear_by_rho} by ρ).`;
+  `${S.clear} with a clear label (${pct(S.share)} of live units: ${S.clear_by_auroc} by AUROC, ${S.clear_by_rho} by ρ).` +
+  (D.causal ? ` Causal test: ${D.causal.tested} cards (${Object.entries(D.causal.counts).map(([b, n]) => `${n} ${b}`).join(", ") || "none labelled"}). ${D.causal.note}` : "");
 for (const u of D.units) {
   const words = [u.label, "unit " + u.u];
   for (const a of u.auc) words.push(a[0], a[1]);
@@ -202,7 +230,13 @@ for (const u of D.units) {
   for (const a of (u.factors || [])) words.push(a[0]);
   u.text = words.join(" ").toLowerCase();
 }
-const KEYS = {clarity: u => u.clarity, auroc: u => u.best_auc, rho: u => u.best_rho, fr: u => u.fr, unit: u => -u.u};
+const RANK = {"causal": 3, "not causal": 2, "untestable": 1};
+const KEYS = {clarity: u => u.clarity, auroc: u => u.best_auc, rho: u => u.best_rho, fr: u => u.fr, unit: u => -u.u,
+  causal: u => u.causal ? RANK[u.causal[0]] + (u.clarity || 0) / 10 : null};
+const badgeClass = b => "b-" + b.replace(/ /g, "-");
+function causalLine(u) {
+  return u.causal ? `<div class="causal"><span class="badge ${badgeClass(u.causal[0])}">${esc(u.causal[0])}</span>${esc(u.causal[1])}</div>` : "";
+}
 let shown = 0, list = [];
 function histogram(u) {
   const W = 180, H = 42, n = u.hist.length, m = Math.max(1, ...u.hist), bw = W / n;
@@ -238,7 +272,7 @@ function card(u) {
   const rho = (name, pairs) => pairs && pairs.length ? `<tr><th>${name}</th><td colspan="3">` +
     pairs.map(p => `${esc(p[0])} ρ ${f(p[1])}`).join("<br>") + `</td></tr>` : "";
   return `<div class="card" data-unit="${u.u}"><h2><span class="uid">unit ${u.u}</span>` +
-    `<span class="${u.clear ? "clear" : "unclear"}">${esc(u.label)}</span></h2><div class="row">` +
+    `<span class="${u.clear ? "clear" : "unclear"}">${esc(u.label)}</span></h2>${causalLine(u)}<div class="row">` +
     `<table class="nums"><tr><th>firing</th><td>${pct(u.fr)}</td><td>mean firing ${f(u.mf, 3)}</td><td>max ${f(u.max, 3)}</td></tr>` +
     `<tr><th>clarity</th><td>${f(u.clarity)}</td><td></td><td></td></tr>${auc}${rho("eGeMAPS", u.attrs)}${rho("factors", u.factors)}${recur(u.rec)}</table>` +
     histogram(u) + `</div><div class="section">top clips</div><div class="clips">${u.top.map(clip).join("")}</div>` +
@@ -252,10 +286,16 @@ function more() {
   document.getElementById("more").style.display = shown < list.length ? "" : "none";
 }
 function update() {
-  const words = document.getElementById("search").value.toLowerCase().split(/\s+/).filter(Boolean);
+  // badge words filter by the card's badge ("causal" alone would otherwise match "not causal" too)
+  let badge = null;
+  const q = document.getElementById("search").value.toLowerCase()
+    .replace(/\bnot[ -]causal\b/g, () => { badge = "not causal"; return " "; })
+    .replace(/\buntestable\b/g, () => { badge = badge || "untestable"; return " "; })
+    .replace(/\bcausal\b/g, () => { badge = badge || "causal"; return " "; });
+  const words = q.split(/\s+/).filter(Boolean);
   const key = KEYS[document.getElementById("sort").value];
   const val = u => { const v = key(u); return v === null || v === undefined ? -Infinity : v; };
-  list = D.units.filter(u => words.every(w => u.text.includes(w)));
+  list = D.units.filter(u => words.every(w => u.text.includes(w)) && (!badge || (u.causal && u.causal[0] === badge)));
   list.sort((a, b) => val(b) - val(a) || a.u - b.u);
   document.getElementById("cards").innerHTML = "";
   shown = 0;

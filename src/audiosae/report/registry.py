@@ -229,8 +229,38 @@ SPLICE = Section(
     requires=("splice",),
 )
 
+CAUSAL = Section(
+    name="causal",
+    title="Causal atlas: erase a concept, steer a latent",
+    tables={
+        "erasure": "Per (model, layer, SAE at causal.sparsity, target, class): the clean output-level probe's "
+                   "one-vs-rest balanced accuracy with its 95 % interval; erased (the smallest n and share of live "
+                   "latents, ranked by train AUROC, whose removal inside the network brings the interval to 0.5), "
+                   "not erased, or untestable (clean already at chance); the same for random removal; "
+                   "collateral_at_erased = the other classes' mean balanced accuracy lost at that n.",
+        "erasure_curves": "Every point of the erasure curves: removal top (ranked) or random (mean over "
+                          "causal.erasure_draws draws), n, share of live latents, balanced accuracy of the class with "
+                          "its interval, and the other classes' mean (collateral damage).",
+        "steering": "Per tested atlas card (the top causal.top_n labelled cards of each page): the label's predicted "
+                    "output (class probability, CREPE pitch in cents, or an attribute's read-out in train sd), α, "
+                    "the effect of adding multiple·α·d on every frame with its 95 % interval over clips, random "
+                    "directions of the same norm (mean ± sd) and the badge.",
+    },
+    figures={"erasure_curves": "Causal atlas"},
+    build="audiosae.causal.report:build",
+    draw="audiosae.causal.report:draw",
+    claims="audiosae.causal.report:causal_claims",
+    claim_columns={
+        "erasure": ("model", "layer", "rep", "target", "class", "clean_balanced_accuracy", "clean_lo", "status",
+                    "erased_n", "erased_share", "random_erased_share", "collateral_at_erased"),
+        "steering": ("model", "layer", "rep", "unit", "label", "kind", "effect", "lo", "hi", "random_mean",
+                     "random_sd", "badge"),
+    },
+    requires=("causal",),
+)
+
 # Registry order is report order. A new stage appends its Section here.
-SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES, CONTROLS, SPLICE)
+SECTIONS: tuple[Section, ...] = (CORE, ATLAS, FRAMES, CONTROLS, SPLICE, CAUSAL)
 
 
 def flags(config: Mapping) -> set[str]:
@@ -239,6 +269,7 @@ def flags(config: Mapping) -> set[str]:
     ``synthetic``: the corpus has true generative factors.
     ``clip``: the study trains clip-level SAEs (``sae.levels`` contains clip; the paper's).
     ``frame``: the study trains frame-level SAEs (``sae.levels`` contains frame).
+    ``causal``: the study runs the causal atlas (``causal.enabled``).
     ``twin``, ``seeds``, ``sparse_probe``: the study runs that control (``controls.random_twin``,
     ``controls.seeds``, ``controls.sparse_probing``); ``controls``: any of them.
     ``splice``: every SAE is put back into its network (``splice.enabled``).
@@ -255,6 +286,8 @@ def flags(config: Mapping) -> set[str]:
         out.add("controls")
     if config["data"]["corpus"] == "synthetic":
         out.add("synthetic")
+    if config.get("causal", {}).get("enabled", True):
+        out.add("causal")
     if config.get("splice", {}).get("enabled", True):
         out.add("splice")
     levels = config.get("sae", {}).get("levels", ["clip"])
