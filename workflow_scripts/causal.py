@@ -13,6 +13,9 @@ import torch  # noqa: E402
 
 from audiosae.causal.run import causal_node  # noqa: E402
 from audiosae.devices import gpu_slot, resolve_device  # noqa: E402
+from audiosae.jobs import log_started  # noqa: E402
+
+log_started()  # the log's first line: the seconds this job spent starting
 
 p = snakemake.params
 w = snakemake.wildcards
