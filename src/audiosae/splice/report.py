@@ -169,6 +169,15 @@ def draw(tables, inputs, params, out_dir, names) -> dict[str, str]:
     return captions
 
 
+def _nothing(plt, save, stem, text: str, caption: str) -> str:
+    """A figure that says why it has no data (the report keeps its slot), and its caption."""
+    fig, ax = plt.subplots(figsize=(5, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    save(fig, stem)
+    return caption
+
+
 def _draw_recovered(df, plt, save, stem, threshold) -> str:
     d = df[df["seed"].isna() & df["sparsity"].notna()].copy()
     from audiosae.encoders.twin import trained_name
@@ -176,11 +185,7 @@ def _draw_recovered(df, plt, save, stem, threshold) -> str:
     d["node_model"] = d["model"].map(trained_name)
     nodes = sorted({(m, int(l)) for m, l in zip(d["node_model"], d["layer"])})
     if not nodes:
-        fig, ax = plt.subplots(figsize=(5, 2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no SAE was spliced", ha="center", va="center")
-        save(fig, stem)
-        return "No SAE was spliced in this study."
+        return _nothing(plt, save, stem, "no SAE was spliced", "No SAE was spliced in this study.")
     fig, axes = plt.subplots(1, len(nodes), figsize=(4.2 * len(nodes), 3.6), squeeze=False)
     colours = plt.get_cmap("tab10")
     markers = {"clip": "o", "frame": "s"}
@@ -228,11 +233,8 @@ def _draw_pitch(tracks: list[dict], plt, save, stem) -> str:
     trained = [t for t in tracks if not t["twin"] and t["seed"] is None]
     nodes = sorted({(t["model"], int(t["layer"])) for t in trained})
     if not nodes:
-        fig, ax = plt.subplots(figsize=(5, 2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no pitch model (CREPE) in this study", ha="center", va="center")
-        save(fig, stem)
-        return "No pitch model (CREPE) was spliced in this study."
+        return _nothing(plt, save, stem, "no pitch model (CREPE) in this study",
+                        "No pitch model (CREPE) was spliced in this study.")
     fig, axes = plt.subplots(len(nodes), 1, figsize=(8, 3.2 * len(nodes)), squeeze=False)
     clip_id = None
     for ax, (model, layer) in zip(axes[:, 0], nodes):
