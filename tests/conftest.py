@@ -85,6 +85,14 @@ def tiny_config(**overrides) -> dict:
     return cfg
 
 
+def demo_config(**overrides) -> dict:
+    """The session's study (`demo_run`): the tiny study with the splice and causal stages on."""
+    cfg = tiny_config(**overrides)
+    for stage in ("splice", "causal"):
+        cfg[stage] = {**cfg.get(stage, {}), "enabled": True, **overrides.get(stage, {})}
+    return cfg
+
+
 def write_config(workdir: Path, cfg: dict) -> Path:
     path = Path(workdir) / "study.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -123,5 +131,5 @@ def one_torch_thread():
 def demo_run(tmp_path_factory) -> Path:
     """A complete run of the tiny study; returns its working directory (read-only for tests)."""
     workdir = tmp_path_factory.mktemp("demo_run")
-    run_snakemake(workdir, config=tiny_config(splice={"enabled": True}, causal={"enabled": True}))
+    run_snakemake(workdir, config=demo_config())
     return workdir

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, import_or_missing, run_snakemake, tiny_config, write_config
+from conftest import REPO, SNAKEMAKE, demo_config, import_or_missing, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -52,11 +52,11 @@ def planned(workdir: Path, config: dict, *args: str, snakefile: Path | None = No
 
 
 def test_complete_run_plans_nothing(demo_run):
-    assert planned(demo_run, tiny_config()) == Counter()
+    assert planned(demo_run, demo_config()) == Counter()
 
 
 def test_new_sparsity_plans_only_its_saes_probes_and_disentangling(demo_run):
-    cfg = tiny_config(sae={"sparsities": [0.5, 0.75, 0.9]})
+    cfg = demo_config(sae={"sparsities": [0.5, 0.75, 0.9]})
     nodes = 3  # crepe layers 4 and 6, resemblyzer layer 2
     assert planned(demo_run, cfg) == Counter({"train_sae": nodes, "probe": nodes, "disentangle": nodes,
                                               "atlas": nodes, "ablation": nodes, "export_sae": nodes, **ATLAS,
@@ -64,25 +64,25 @@ def test_new_sparsity_plans_only_its_saes_probes_and_disentangling(demo_run):
 
 
 def test_probe_hyperparameter_plans_only_probes_and_what_follows(demo_run):
-    cfg = tiny_config(probe={"lr": 0.002})
+    cfg = demo_config(probe={"lr": 0.002})
     assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **DOWNSTREAM})
 
 
 def test_a_new_probe_target_plans_the_probes_and_what_follows(demo_run):
     """One probe job per (model, layer, rep) probes every target, so a new target re-plans those jobs only."""
-    cfg = tiny_config()
+    cfg = demo_config()
     cfg["probe"]["targets"] = [*cfg["probe"]["targets"], {"label": "vowel", "split": "corpus"}]
     assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **DOWNSTREAM})
 
 
 def test_the_bootstrap_seed_plans_probes_and_tables_but_no_training_upstream(demo_run):
-    cfg = tiny_config()
+    cfg = demo_config()
     cfg["probe"]["bootstrap_seed"] = 7
     assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **DOWNSTREAM})
 
 
 def test_crop_length_plans_attributes_extraction_and_everything_after(demo_run):
-    cfg = tiny_config(audio={"crop_seconds": 1.25})
+    cfg = demo_config(audio={"crop_seconds": 1.25})
     assert planned(demo_run, cfg) == Counter(
         {"attributes": 1, "extract_embeddings": 2, "train_sae": 6, "probe": 9, "disentangle": 9,
          "atlas_clips": 1, "atlas": 9, "ablation": 3, **EXPORTS, **ATLAS, **DOWNSTREAM}
@@ -90,7 +90,7 @@ def test_crop_length_plans_attributes_extraction_and_everything_after(demo_run):
 
 
 def test_one_models_layers_replan_its_downstream_but_not_its_extraction(demo_run):
-    cfg = tiny_config()
+    cfg = demo_config()
     cfg["models"]["crepe"]["layers"] = [1, 4, 6]
     assert planned(demo_run, cfg) == Counter({"train_sae": 2, "probe": 3, "disentangle": 3, "atlas": 3,
                                               "ablation": 1, **EXPORTS, **ATLAS, **DOWNSTREAM})  # measured: 6 (why old exports re-plan: unchecked)
@@ -106,12 +106,12 @@ def test_editing_a_script_reruns_only_its_rules_jobs(demo_run, tmp_path):
             shutil.copytree(src, copy / part)
         elif src.exists():
             shutil.copy2(src, copy / part)
-    assert planned(demo_run, tiny_config(), snakefile=copy / "Snakefile") == Counter()
+    assert planned(demo_run, demo_config(), snakefile=copy / "Snakefile") == Counter()
     script = copy / "workflow_scripts/probe.py"
     script.write_text(script.read_text() + "\n# an edit\n")
-    assert planned(demo_run, tiny_config(), snakefile=copy / "Snakefile") == Counter(
+    assert planned(demo_run, demo_config(), snakefile=copy / "Snakefile") == Counter(
         {"probe": 9, **ABLATION, **EXPORTS, **DOWNSTREAM})
-    assert planned(demo_run, tiny_config(), "--rerun-triggers", "mtime", "params", "input",
+    assert planned(demo_run, demo_config(), "--rerun-triggers", "mtime", "params", "input",
                    snakefile=copy / "Snakefile") == Counter()
 
 

@@ -136,15 +136,11 @@ def splice_claims(tables: dict[str, pd.DataFrame], threshold: float | None = Non
 
 # ---------------------------------------------------------------- figures
 
-FIGURE_METRICS = 3  # the primary metric, the primary target's output probe, the last hidden state's cosine
-
-
 def _panel_metrics(d: pd.DataFrame) -> list[str]:
-    prim = d.loc[d["primary"].astype(bool), "metric"]
-    names = list(dict.fromkeys(prim.tolist()))
-    probes = [m for m in d["metric"].unique() if str(m).startswith("probe_accuracy:")]
-    return (names + probes[:1] + ["last_hidden_cosine"])[:FIGURE_METRICS] if names else probes[:1] + [
-        "last_hidden_cosine"]
+    """The node's output metric and the last hidden state's cosine (the probes' fractions, over a few accuracy
+    points of damage, swing too widely to share their axes; they are in the table)."""
+    prim = list(dict.fromkeys(d.loc[d["primary"].astype(bool), "metric"].tolist()))
+    return list(dict.fromkeys(prim + ["last_hidden_cosine"]))
 
 
 def draw(tables, inputs, params, out_dir, names) -> dict[str, str]:
@@ -190,6 +186,7 @@ def _draw_recovered(df, plt, save, stem, threshold) -> str:
     colours = plt.get_cmap("tab10")
     markers = {"clip": "o", "frame": "s"}
     drawn = []
+    legend: dict[str, object] = {}
     for ax, (model, layer) in zip(axes[0], nodes):
         nd = d[(d["node_model"] == model) & (d["layer"] == layer)]
         metrics = _panel_metrics(nd)
@@ -208,23 +205,32 @@ def _draw_recovered(df, plt, save, stem, threshold) -> str:
                     err = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
                     err = np.where(np.isfinite(err), err, 0)
                     ax.errorbar(x, y, yerr=err, color=colours(i), linestyle=style, marker=marker, capsize=3,
-                                label=f"{metric} ({level}{', twin' if twin else ''})", alpha=0.6 if twin else 1)
+                                alpha=0.6 if twin else 1)
+                    legend.setdefault(metric, colours(i))
                     drawn += list(y) + list(lo[np.isfinite(lo)]) + list(hi[np.isfinite(hi)])
         ax.axhline(threshold, color="grey", linewidth=0.8, linestyle=":")
         ax.axhline(0, color="black", linewidth=0.5)
         ax.set_title(f"{model} layer {layer}", fontsize=10)
         ax.set_xlabel("sparsity")
-        ax.legend(fontsize=6, loc="lower left")
     axes[0][0].set_ylabel("fraction recovered")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, linewidth=2, label=m) for m, c in legend.items()]
+    handles += [Line2D([], [], color="grey", linestyle="-", label="trained"),
+                Line2D([], [], color="grey", linestyle="--", label="random-weights twin"),
+                Line2D([], [], color="grey", marker="o", linestyle="", label="clip SAE"),
+                Line2D([], [], color="grey", marker="s", linestyle="", label="frame SAE")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
     if drawn:
         lo_y, hi_y = min(min(drawn), 0.0), max(max(drawn), 1.0)
         pad = 0.05 * (hi_y - lo_y)
         for ax in axes[0]:
             ax.set_ylim(lo_y - pad, hi_y + pad)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     save(fig, stem)
     return (f"Fraction of the mean-ablation damage each SAE's reconstruction recovers, spliced into its network, "
-            f"against sparsity; one panel per node, solid: trained model, dashed: its random-weights twin; circles: "
+            f"against sparsity, for the node's output metric and the last hidden state's cosine (the output probes' are in the "
+            f"table); one panel per node, solid: trained model, dashed: its random-weights twin; circles: "
             f"clip SAEs (the clip mean replaced), squares: frame SAEs (every frame replaced); bars: 95 % bootstrap "
             f"intervals over test clips; dotted line: the claim's threshold {threshold:g}.")
 
