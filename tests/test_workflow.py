@@ -30,6 +30,10 @@ ABLATION = {"ablation": 3, "atlas_report": 1}
 ATLAS = {"atlas_report": 1, "atlas_site": 1}  # the atlas stage's tables, figures and report folder
 # Each SAE's export/ model card reports its probes and atlas share: new probes re-plan every export (6 SAEs).
 EXPORTS = {"export_sae": 6}
+# Each node's splice job reads its SAEs and, through its output-level probes, the probe targets, their splits and the
+# bootstrap settings; the causal job reads the targets (its output probes) and the atlas pages read its results.
+SPLICE = {"splice": 3, "splice_report": 1}
+CAUSAL = {"causal": 3, "causal_report": 1}
 
 
 def planned(workdir: Path, config: dict, *args: str, snakefile: Path | None = None) -> Counter:
@@ -60,7 +64,7 @@ def test_new_sparsity_plans_only_its_saes_probes_and_disentangling(demo_run):
     nodes = 3  # crepe layers 4 and 6, resemblyzer layer 2
     assert planned(demo_run, cfg) == Counter({"train_sae": nodes, "probe": nodes, "disentangle": nodes,
                                               "atlas": nodes, "ablation": nodes, "export_sae": nodes, **ATLAS,
-                                              **DOWNSTREAM})
+                                              **SPLICE, **DOWNSTREAM})
 
 
 def test_probe_hyperparameter_plans_only_probes_and_what_follows(demo_run):
@@ -72,20 +76,21 @@ def test_a_new_probe_target_plans_the_probes_and_what_follows(demo_run):
     """One probe job per (model, layer, rep) probes every target, so a new target re-plans those jobs only."""
     cfg = demo_config()
     cfg["probe"]["targets"] = [*cfg["probe"]["targets"], {"label": "vowel", "split": "corpus"}]
-    assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **DOWNSTREAM})
+    assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **SPLICE, **CAUSAL,
+                                              "atlas": 6, **ATLAS, **DOWNSTREAM})
 
 
 def test_the_bootstrap_seed_plans_probes_and_tables_but_no_training_upstream(demo_run):
     cfg = demo_config()
     cfg["probe"]["bootstrap_seed"] = 7
-    assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **DOWNSTREAM})
+    assert planned(demo_run, cfg) == Counter({"probe": 3 * 3, **ABLATION, **EXPORTS, **SPLICE, **DOWNSTREAM})
 
 
 def test_crop_length_plans_attributes_extraction_and_everything_after(demo_run):
     cfg = demo_config(audio={"crop_seconds": 1.25})
     assert planned(demo_run, cfg) == Counter(
         {"attributes": 1, "extract_embeddings": 2, "train_sae": 6, "probe": 9, "disentangle": 9,
-         "atlas_clips": 1, "atlas": 9, "ablation": 3, **EXPORTS, **ATLAS, **DOWNSTREAM}
+         "atlas_clips": 1, "atlas": 9, "ablation": 3, **EXPORTS, **ATLAS, **SPLICE, **CAUSAL, **DOWNSTREAM}
     )
 
 
@@ -93,7 +98,8 @@ def test_one_models_layers_replan_its_downstream_but_not_its_extraction(demo_run
     cfg = demo_config()
     cfg["models"]["crepe"]["layers"] = [1, 4, 6]
     assert planned(demo_run, cfg) == Counter({"train_sae": 2, "probe": 3, "disentangle": 3, "atlas": 3,
-                                              "ablation": 1, **EXPORTS, **ATLAS, **DOWNSTREAM})  # measured: 6 (why old exports re-plan: unchecked)
+                                              "ablation": 1, **EXPORTS, **ATLAS, "splice": 1, "splice_report": 1,
+                                              "causal": 1, "causal_report": 1, **DOWNSTREAM})  # measured: 6 (why old exports re-plan: unchecked)
 
 
 def test_editing_a_script_reruns_only_its_rules_jobs(demo_run, tmp_path):
