@@ -114,7 +114,7 @@ def test_splice_runs_for_trained_model_twin_and_seed_and_its_claim_is_judged_aga
     assert claim["verdict"] in VERDICTS and claim["numbers"]["twin_verdict"] in VERDICTS
     assert set(map(str, claim["numbers"]["effect_seeds"])) == {"43"}
     page = (controls_run / "results/report.html").read_text()
-    assert "SAE reconstructions keep what the network computes" in page and "splice_recovered.png" in page
+    assert "SAE reconstructions keep what the network computes" in page and "splice_recovered" in page
 
 
 def test_controls_config_errors_name_the_key():

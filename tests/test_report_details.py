@@ -39,11 +39,14 @@ def test_the_atlas_search_hint_comes_from_the_corpus_labels():
     assert 'placeholder="search label, class or attribute (e.g. no, F0)"' in page
 
 
-def test_audio_players_know_their_duration_before_play():
+def test_audio_players_load_nothing_before_play():
+    """preload="metadata" on every player (to show each length before play) makes a page of 40 cards open hundreds
+    of media players; Chromium refuses those past its limit, so audio fails to load (seen in test_atlas_page's
+    headless check). The players load on play."""
     clips = [{"id": "c0", "labels": ["yes"], "audio": "0.flac", "image": "0.png"}]
     page = _page(["word"], [], clips)
     players = re.findall(r"<audio [^>]*>", page)
-    assert players and all('preload="metadata"' in p for p in players), players
+    assert players and all('preload="none"' in p for p in players), players
 
 
 def test_the_atlas_landing_page_has_no_mcc_column_without_ground_truth():

@@ -11,8 +11,7 @@ writes:
   both name the imported SAE as not counted;
 - a paired difference of 0 [0, 0] is "no change (identical on every test clip)";
 - the same corpus with disentangle.cv_folds = 5 stops before any job, in one line;
-- the atlas pages' search hint is a class of this corpus, their players preload
-  metadata, the landing page has no MCC column; the model card names the table;
+- the atlas pages' search hint is a class of this corpus, their players load on play, the landing page has no MCC column; the model card names the table;
   the report says why extraction has no wall time;
 - changing a probe hyperparameter re-plans exactly the rules docs/running.md lists.
 """
@@ -200,10 +199,11 @@ def test_its_pages_and_card_speak_of_this_corpus(run):
     workdir, cfg = run
     r = workdir / "results"
     page = (r / "atlas/resemblyzer/layer2/sae0.9/index.html").read_text()
-    hint = re.search(r'id="search" type="search" placeholder="search label, class or attribute \(e\.g\. ([^,"]+), F0\)"',
+    hint = re.search(r'id="search" type="search" placeholder="search label, class(?: or attribute|, attribute or badge) '
+                     r'\(e\.g\. ([^,"]+), F0',
                      page)
     assert hint and hint.group(1) in {*VOWELS, *REGISTERS, *VOICES}, page[:3000]
-    assert "vibrato" not in page and 'preload="metadata"' in page
+    assert "vibrato" not in page and 'preload="none"' in page
     landing = r / "atlas_site/index.html"
     assert "MCC" not in landing.read_text()
     card = (r / "sae/resemblyzer/layer2/sparsity0.9/export/README.md").read_text()

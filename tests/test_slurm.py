@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -43,7 +44,24 @@ SLURM_STUDY["models"] = {"resemblyzer": {"source": "resemblyzer", "layers": [2]}
 # The failure: more cross-validation folds than test items makes every disentangle job stop with an
 # error naming the key (the other jobs run on: the profile keeps going); the fix is the right value.
 FAILING_RULE = "disentangle"
-BAD_STUDY = {**SLURM_STUDY, "disentangle": {**SLURM_STUDY["disentangle"], "cv_folds": 50}}
+# A failure only the jobs can meet: every limit the config determines (disentangle.cv_folds against the test clips,
+# ...) is refused before any job (audiosae.limits), so the first submission runs a copy of the workflow whose
+# disentangle script fails inside the job.
+JOB_FAILURE = "a disentangle job failing on purpose (tests/test_slurm.py)"
+
+
+def broken_workflow(folder: Path) -> Path:
+    """A copy of the workflow whose disentangle script raises once its log is open; returns its Snakefile."""
+    folder.mkdir()
+    for part in ("Snakefile", "rules", "workflow_scripts", "report"):
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, folder / part)
+    script = folder / "workflow_scripts/disentangle.py"
+    opened = 'sys.stderr = open(snakemake.log[0], "w", buffering=1)\n'
+    text = script.read_text()
+    assert opened in text, "workflow_scripts/disentangle.py no longer opens its log first"
+    script.write_text(text.replace(opened, opened + f"raise RuntimeError({JOB_FAILURE!r})\n", 1))
+    return folder / "Snakefile"
 
 # ---------------------------------------------------------------- the profile itself (no cluster)
 
@@ -168,9 +186,10 @@ def cluster_profile(folder: Path, cluster: SlurmCluster) -> Path:
     return folder
 
 
-def run_on_slurm(workdir: Path, profile: Path, cluster: SlurmCluster) -> tuple[subprocess.CompletedProcess, float]:
+def run_on_slurm(workdir: Path, profile: Path, cluster: SlurmCluster,
+                 snakefile: Path = REPO / "Snakefile") -> tuple[subprocess.CompletedProcess, float]:
     """Submit the study; Snakemake ignores SIGTERM while jobs run, so a hang is ended with SIGKILL, then unlocked."""
-    cmd = ["timeout", "-s", "KILL", str(RUN_TIMEOUT_S), SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+    cmd = ["timeout", "-s", "KILL", str(RUN_TIMEOUT_S), SNAKEMAKE, "-s", str(snakefile), "-d", str(workdir),
            "--configfile", str(workdir / "study.yaml"), "--profile", str(profile),
            "--max-threads", str(os.cpu_count() or 1)]  # the node's CPUs: a bigger request would pend forever
     env = {**os.environ, "PYTHONHASHSEED": "0", **cluster.env}
@@ -242,11 +261,11 @@ def test_study_on_slurm_matches_local_run(cluster, tmp_path):
                                       str(local / "study.yaml"), "--cores", "2", "--resources", "gpu=1"],
                                      stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0"})
     try:
-        # 1. A bad config value: the disentangle jobs fail on the cluster, everything else finishes.
-        write_config(workdir, BAD_STUDY)
-        first, wall_first = run_on_slurm(workdir, profile, cluster)
+        # 1. Jobs that fail: the disentangle jobs fail on the cluster, everything else finishes.
+        write_config(workdir, SLURM_STUDY)
+        first, wall_first = run_on_slurm(workdir, profile, cluster, broken_workflow(tmp_path / "broken"))
         out1 = first.stdout + first.stderr
-        assert first.returncode != 0, f"the bad cv_folds did not fail:\n{_tail(first)}"
+        assert first.returncode != 0, f"the failing disentangle jobs did not fail the run:\n{_tail(first)}"
         sub1 = _submissions(out1)
         failed_ids = {sid for sid, j in sub1.items() if j["rule"] == FAILING_RULE}
         assert len(failed_ids) == 2, sub1  # original and sae0.5
@@ -256,11 +275,10 @@ def test_study_on_slurm_matches_local_run(cluster, tmp_path):
             assert str(slurm_log) in out1 and slurm_log.exists(), f"no SLURM log {slurm_log}:\n{_tail(first)}"
             assert f"Error in rule {FAILING_RULE}" in slurm_log.read_text(), slurm_log.read_text()[-3000:]
         assert out1.count(f"Error in rule {FAILING_RULE}:") >= 2, _tail(first)
-        assert "disentangle.cv_folds = 50" in out1, "the rule log is not shown with the error"
+        assert JOB_FAILURE in out1, "the rule log is not shown with the error"
         _check_submitted_as_headers(out1, sub1)
 
         # 2. Fixed, submitted again: only the failed jobs and what depends on them run.
-        write_config(workdir, SLURM_STUDY)
         second, wall_second = run_on_slurm(workdir, profile, cluster)
         out2 = second.stdout + second.stderr
         assert second.returncode == 0, f"{_tail(second)}\n{cluster.logs()}"

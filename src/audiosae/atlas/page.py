@@ -256,7 +256,7 @@ function clip(item) {
   const c = D.clips[item.c];
   const labels = D.label_columns.map((col, i) => `${esc(col)}: ${esc(c.labels[i])}`).join(" · ");
   return `<div class="clip"><div class="spec"><img loading="lazy" src="${esc(c.image)}" alt="spectrogram of ${esc(c.id)}">${trace(item.trace)}</div>` +
-    `<audio controls preload="metadata" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
+    `<audio controls preload="none" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
     `<div class="muted">${labels}</div></div>`;
 }
 function recur(rec) {

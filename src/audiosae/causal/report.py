@@ -73,6 +73,7 @@ def draw(tables: dict, inputs: dict, params: dict, out_dir, names) -> dict[str, 
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     captions = {}
     if "erasure_curves" in names:
         cur, summ = tables["erasure_curves"], tables["erasure"]
