@@ -53,7 +53,7 @@ JOB_FAILURE = "a disentangle job failing on purpose (tests/test_slurm.py)"
 def broken_workflow(folder: Path) -> Path:
     """A copy of the workflow whose disentangle script raises once its log is open; returns its Snakefile."""
     folder.mkdir()
-    for part in ("Snakefile", "rules", "workflow_scripts", "report"):
+    for part in ("Snakefile", "rules", "workflow_scripts", "report", "envs"):
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, folder / part)
     script = folder / "workflow_scripts/disentangle.py"
@@ -268,7 +268,7 @@ def test_study_on_slurm_matches_local_run(cluster, tmp_path):
         assert first.returncode != 0, f"the failing disentangle jobs did not fail the run:\n{_tail(first)}"
         sub1 = _submissions(out1)
         failed_ids = {sid for sid, j in sub1.items() if j["rule"] == FAILING_RULE}
-        assert len(failed_ids) == 2, sub1  # original and sae0.5
+        assert len(failed_ids) == 2, f"{sub1}\n{_tail(first)}"  # original and sae0.5
         for sid in failed_ids:
             assert f"SLURM-job '{sid}' failed" in out1, _tail(first)
             slurm_log = sub1[sid]["log"]
