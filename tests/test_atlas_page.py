@@ -107,7 +107,10 @@ window.addEventListener('load', () => {
 </script>"""
 
 # The sort options of the page and the unit field each orders by (largest first; ties by unit id).
-SORTS = {"clarity": "clarity", "auroc": "best_auc", "rho": "best_rho", "fr": "fr"}
+BADGE_RANK = {"causal": 3, "not causal": 2, "untestable": 1}
+# The page's sort keys: a field, or (the causal badge) its rank, then clarity; untested cards last
+SORTS = {"clarity": "clarity", "auroc": "best_auc", "rho": "best_rho", "fr": "fr",
+         "causal": lambda u: BADGE_RANK[u["causal"][0]] + (u.get("clarity") or 0) / 10 if u.get("causal") else None}
 
 
 def _matches(units: list[dict], query: str) -> list[dict]:
@@ -120,7 +123,8 @@ def _ordered(units: list[dict], field: str | None) -> list[int]:
     """Unit ids in the page's order for a sort field (None: by unit id)."""
     if field is None:
         return sorted(u["u"] for u in units)
-    value = lambda u: -math.inf if u.get(field) is None else u[field]  # noqa: E731
+    get = field if callable(field) else (lambda u: u.get(field))
+    value = lambda u: -math.inf if get(u) is None else get(u)  # noqa: E731
     return [u["u"] for u in sorted(units, key=lambda u: (-value(u), u["u"]))]
 
 
