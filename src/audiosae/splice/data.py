@@ -32,10 +32,17 @@ class SpliceClips:
         return (self.items[f"split:{target}"] == "test").to_numpy()
 
 
+def first_crop_starts(rows: pd.DataFrame, crop_seconds: float, crop_seed: int) -> list[float]:
+    """Each clip's first crop start (s), as extraction cuts it (audiosae.data.audio.crop_starts)."""
+    from audiosae.data.audio import crop_starts
+
+    return [float(crop_starts(r.clip_id, float(r.duration_s), crop_seconds, 1, crop_seed, r.split)[0])
+            for r in rows.itertuples(index=False)]
+
+
 def splice_clips(manifest: pd.DataFrame, targets: list[dict], split_params: dict, crop_seconds: float,
                  crop_seed: int) -> SpliceClips:
     """Every clip that is a test clip of some probe target, in manifest order, with its first crop's start."""
-    from audiosae.data.audio import crop_starts
     from audiosae.data.corpus import target_splits
 
     man = manifest.reset_index(drop=True)
@@ -46,8 +53,7 @@ def splice_clips(manifest: pd.DataFrame, targets: list[dict], split_params: dict
     split_cols = pd.DataFrame(cols, index=man.index)
     keep = (split_cols == "test").any(axis=1).to_numpy()
     rows = man[keep].copy()
-    rows["start_s"] = [float(crop_starts(r.clip_id, float(r.duration_s), crop_seconds, 1, crop_seed, r.split)[0])
-                       for r in rows.itertuples(index=False)]
+    rows["start_s"] = first_crop_starts(rows, crop_seconds, crop_seed)
     out = rows[["clip_id", "path", "split", "start_s", "duration_s"]].reset_index(drop=True)
     for t in targets:
         out[f"split:{t['label']}"] = split_cols.loc[keep, f"split:{t['label']}"].to_numpy()

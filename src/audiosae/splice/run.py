@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from audiosae.splice import patches as P
-from audiosae.splice.data import audio_batches, fit_output_probes, splice_clips
+from audiosae.splice.data import audio_batches, first_crop_starts, fit_output_probes, splice_clips
 from audiosae.splice.measure import measure, median_metric, ratio_metric
 
 # the output metric a claim reads per encoder output (the rest are reported beside it)
@@ -286,7 +286,6 @@ def _pitch_track(outs, conds, items, facts, truth) -> dict:
 
 def _train_centroids(enc, man, targets, split_params, audio, batch_size, root) -> dict:
     """{target: (classes, [C, 256] unit centroids of the clean embeddings of the target's train clips)}."""
-    from audiosae.data.audio import crop_starts
     from audiosae.data.corpus import target_splits
     from audiosae.encoders.splice import clean
 
@@ -295,8 +294,7 @@ def _train_centroids(enc, man, targets, split_params, audio, batch_size, root) -
               .astype(str).to_numpy() for t in targets}
     train_any = np.any([s == "train" for s in splits.values()], axis=0)
     rows = m[train_any].copy()
-    rows["start_s"] = [float(crop_starts(r.clip_id, float(r.duration_s), audio["crop_seconds"], 1, audio["crop_seed"],
-                                         r.split)[0]) for r in rows.itertuples(index=False)]
+    rows["start_s"] = first_crop_starts(rows, audio["crop_seconds"], audio["crop_seed"])
     embs = []
     for _, batch in audio_batches(rows, enc.sample_rate, audio["crop_seconds"], batch_size, root):
         embs.append(clean(enc, batch, enc.num_hidden_states - 1).outputs["embedding"])
