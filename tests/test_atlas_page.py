@@ -76,6 +76,8 @@ window.addEventListener('load', () => {
   const imgs = Array.from(document.images);
   b.setAttribute('data-images', String(imgs.length));
   b.setAttribute('data-broken-images', String(imgs.filter(i => !i.complete || i.naturalWidth === 0).length));
+  b.setAttribute('data-players', String(document.querySelectorAll('.clip audio').length));
+  b.setAttribute('data-lengths', JSON.stringify(Array.from(document.querySelectorAll('.clip .len'), e => e.textContent)));
   const box = document.getElementById('search'), sort = document.getElementById('sort');
   box.value = '__QUERY__';
   box.dispatchEvent(new Event('input'));
@@ -210,6 +212,9 @@ def test_atlas_page_in_headless_chromium(demo_run, tmp_path):
     assert a["data-nonmatching"] == "0"
     assert int(a["data-images"]) > 0 and a["data-broken-images"] == "0", {k: v[:100] for k, v in a.items()}
     assert float(a["data-audio-seconds"]) == pytest.approx(1.5, abs=0.05)  # the tiny study's crop
+    # Players load nothing until played (a page of them would exceed Chromium's media-player limit), so each
+    # shows the clip's length beside it, from the page's data: that of the file it plays.
+    assert json.loads(a["data-lengths"]) == ["1.5 s"] * int(a["data-players"]) and int(a["data-players"]) > 0
     # Every query: the count line and the first page of cards, against the search computed here from the blob.
     results = json.loads(a["data-results"])
     for name, q in queries.items():

@@ -65,16 +65,19 @@ def reference_epoch(data, first, ends, chunk, batch, cap, seed, epoch):
         yield buf[rest[s:s + batch]].copy()
 
 
+@pytest.mark.parametrize("keep_bytes", [0, 2**20], ids=["decode-each-pass", "kept"])
 @pytest.mark.parametrize("prefetch", [0, 1, 3])
 @pytest.mark.parametrize("buffer,batch", [(5, 7), (40, 7), (64, 16), (10_000, 9)])
-def test_batches_equal_the_row_moving_reference(tmp_path, prefetch, buffer, batch):
+def test_batches_equal_the_row_moving_reference(tmp_path, prefetch, buffer, batch, keep_bytes):
     rng = np.random.default_rng(0)
     lengths = list(rng.integers(1, 50, size=30))
     splits = list(rng.choice(["train", "valid", "test"], size=30, p=[0.6, 0.2, 0.2]))
     lengths[0], splits[0] = 40, "train"  # one chunk entirely selected (the view path)
     data, first, ends = _store(tmp_path / "s.zarr", lengths, splits, chunk=16)
     train = np.array(splits) == "train"
-    stream = FrameStream(tmp_path / "s.zarr", 0, ["train"], batch, buffer, seed=5, prefetch=prefetch)
+    stream = FrameStream(tmp_path / "s.zarr", 0, ["train"], batch, buffer, seed=5, prefetch=prefetch,
+                         keep_bytes=keep_bytes)
+    assert (stream.kept is not None) == bool(keep_bytes)
     for epoch in (0, 1):
         got = list(stream.epoch(epoch))
         want = list(reference_epoch(data, first[train], ends[train], 16, batch, buffer, 5, epoch))
@@ -83,6 +86,23 @@ def test_batches_equal_the_row_moving_reference(tmp_path, prefetch, buffer, batc
             assert g.dtype == np.float32 and np.array_equal(g, w)
     seq = np.concatenate(list(stream.sequential()))
     assert np.array_equal(seq, np.concatenate([data[a:b] for a, b in zip(first[train], ends[train])]).astype(np.float32))
+
+
+def test_frames_that_fit_are_decoded_once_whatever_the_passes(tmp_path, monkeypatch):
+    """Epochs after the first, and every validation pass, read the kept chunks: the store is decoded once."""
+    _store(tmp_path / "s.zarr", [30, 30, 30], ["train", "train", "valid"], chunk=8)
+    stream = FrameStream(tmp_path / "s.zarr", 0, ["train"], 8, 16, seed=1, prefetch=2)
+    decoded = []
+    real = stream._decode
+    monkeypatch.setattr(stream, "_decode", lambda start: decoded.append(start) or real(start))
+    first = [b.copy() for b in stream.epoch(0)]
+    assert sorted(decoded) == stream.chunks
+    list(stream.epoch(1)), list(stream.sequential())
+    assert sorted(decoded) == stream.chunks  # no chunk decoded twice
+    assert all(np.array_equal(a, b) for a, b in zip(first, stream.epoch(0)))
+    # a stream whose selected frames exceed keep_bytes decodes on every pass (memory stays bounded)
+    big = FrameStream(tmp_path / "s.zarr", 0, ["train"], 8, 16, seed=1, keep_bytes=8)
+    assert big.kept is None
 
 
 def test_batches_gather_into_caller_memory(tmp_path):

@@ -237,7 +237,9 @@ def _stream_peak_bytes(store) -> tuple[int, int]:
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        stream = FrameStream(store, 0, ["train"], batch_size=256, buffer_frames=2048, seed=0)
+        # a keep budget below both stores' size: selected frames within it are kept decoded, up to that size
+        stream = FrameStream(store, 0, ["train"], batch_size=256, buffer_frames=2048, seed=0, keep_bytes=2**20)
+        assert stream.kept is None
         seen = sum(len(b) for b in stream.epoch(1))
         seen_seq = sum(len(b) for b in stream.sequential())
         assert seen == seen_seq == stream.n_frames

@@ -100,6 +100,9 @@ def study(table: Path, ext: Path | None, cv_folds: int = 2) -> dict:
         "probe": {"epochs": 20, "bootstrap": 200, "targets": [{"label": "vowel", "split": "corpus"},
                                                               {"label": "register", "split": "corpus"}]},
         "disentangle": {"cv_folds": cv_folds, "max_iter": 2000},
+        # splice and the causal atlas run (their figures are checked too), the causal atlas at the tiny study's size
+        "causal": {"top_n": 2, "multiples": [2], "random_directions": 2, "erasure_shares": [0.1, 1.0],
+                   "resamples": 200},
         "report": {"title": "sung tones: vowels, registers, voices"},
     }
 

@@ -224,6 +224,9 @@ def test_sigkill_during_sae_training_then_rerun_gives_identical_saes(demo_run, t
     SAEs: what reads them is a function of these files (tests/test_slurm.py compares two whole runs' tables)."""
     workdir = tmp_path / "killed"
     workdir.mkdir()
+    # The clean run's corpus, manifest and stores, their times kept: the killed run starts at the SAEs.
+    for done in ("resources", "results/data", "results/embeddings"):
+        shutil.copytree(demo_run / done, workdir / done, copy_function=shutil.copy2)
     saes = tiny_sae_dirs()
     targets = [f"{d}/metrics.json" for d in saes]
     kill_when(workdir, tiny_config(), lambda: bool(sae_logs_in_training(workdir)),

@@ -173,8 +173,8 @@ def build_atlas(store, array: str, manifest, attributes, clips_dir, out_dir, *, 
         write_json(tmp / "summary.json", summary)
         # Media by their path from where the page will be published (its temporary sibling has the same depth).
         rel = Path(os.path.relpath(os.path.abspath(clips_dir), os.path.abspath(out_dir))).as_posix()
-        files = dict(zip(media.index, zip(media["audio"], media["image"])))
-        clip_media = {c: (f"{rel}/{files[c][0]}", f"{rel}/{files[c][1]}") for c in clip_ids}
+        files = dict(zip(media.index, zip(media["audio"], media["image"], media["seconds"])))
+        clip_media = {c: (f"{rel}/{files[c][0]}", f"{rel}/{files[c][1]}", float(files[c][2])) for c in clip_ids}
         if frames:
             from audiosae.frames.traces import crop0_traces
 

@@ -61,7 +61,8 @@ def _rep_title(rep: str) -> str:
 def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model: str, layer: int, rep: str,
               summary: dict, thresholds: dict, traces: dict | None = None, recurrence: dict | None = None,
               causal: dict | None = None) -> dict:
-    """The JSON blob of a page. `clip_media`: clip id -> (audio, image) paths relative to the page;
+    """The JSON blob of a page. `clip_media`: clip id -> (audio, image) paths relative to the page, and
+    optionally the audio's length in seconds (shown beside its player, which loads nothing until played);
     `traces`: optional {(unit, clip id): sequence over time} drawn over the spectrogram;
     `recurrence`: optional {unit: [(other seed, its best-matching latent or -1, cosine), ...]} (SAE seeds);
     `causal`: optional {"cards": {unit: (badge, line)}, "note": what was tested} (audiosae.causal)."""
@@ -78,9 +79,10 @@ def page_data(stats: UnitStats, clip_media: dict[str, tuple[str, str]], *, model
     def clip_ref(row: int) -> int:
         if row not in used:
             cid = stats.clip_ids[row]
-            audio, image = clip_media[cid]
+            audio, image, *seconds = clip_media[cid]
             used[row] = len(clips)
-            clips.append({"id": cid, "labels": label_rows[row], "audio": audio, "image": image})
+            clips.append({"id": cid, "labels": label_rows[row], "audio": audio, "image": image,
+                          **({"s": round(float(seconds[0]), 3)} if seconds else {})})
         return used[row]
 
     x = stats.activations
@@ -176,7 +178,8 @@ table.nums th{color:#57606a;font-weight:600}
 .hist svg{display:block}.clips{display:flex;gap:8px;flex-wrap:wrap;margin-top:4px}
 .clip{width:206px;font-size:.72em;border:1px solid #eaeef2;border-radius:6px;padding:3px}
 .clip .spec{position:relative;width:200px;height:72px}.clip img{width:200px;height:72px;display:block;image-rendering:auto}
-.clip svg.trace{position:absolute;left:0;top:0}.clip audio{width:200px;height:28px;margin-top:2px}
+.clip svg.trace{position:absolute;left:0;top:0}.clip .player{display:flex;align-items:center;gap:3px;margin-top:2px}
+.clip audio{width:164px;height:28px}.clip .len{color:#57606a;white-space:nowrap}
 .clip .act{font-weight:600}.clip .id{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.section{font-size:.8em;font-weight:600;color:#57606a;margin-top:8px}
 button{padding:6px 14px;margin:6px 0 30px}
 .causal{font-size:.82em;margin:0 0 6px}.badge{display:inline-block;border-radius:10px;padding:0 8px;margin-right:6px;font-weight:600;color:#fff}
@@ -256,7 +259,8 @@ function clip(item) {
   const c = D.clips[item.c];
   const labels = D.label_columns.map((col, i) => `${esc(col)}: ${esc(c.labels[i])}`).join(" · ");
   return `<div class="clip"><div class="spec"><img loading="lazy" src="${esc(c.image)}" alt="spectrogram of ${esc(c.id)}">${trace(item.trace)}</div>` +
-    `<audio controls preload="none" src="${esc(c.audio)}"></audio><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
+    `<div class="player"><audio controls preload="none" src="${esc(c.audio)}"></audio>` +
+    (c.s != null ? `<span class="len" title="length of the clip">${f(c.s, 1)} s</span>` : "") + `</div><div class="id" title="${esc(c.id)}"><span class="act">${f(item.a, 3)}</span> ${esc(c.id)}</div>` +
     `<div class="muted">${labels}</div></div>`;
 }
 function recur(rec) {

@@ -24,6 +24,12 @@ Reading: with ``prefetch > 0`` a reader thread decodes the next chunks (in
 the epoch's order, into a bounded queue) while the caller computes on the
 current batch; Zarr decoding and torch both release the GIL. The order, and so
 every batch, is the same with or without it.
+
+Keeping: where the selected frames, as stored, take at most `keep_bytes`
+(`KEEP_BYTES`, 256 MiB, by default), each chunk is decoded once and kept, so
+later epochs (and every validation pass) read memory instead of decoding the
+store again: the demo's frame SAEs run over a node's frames 31 to 123 times.
+The batches are the same; memory stays bounded by `keep_bytes`.
 """
 
 from __future__ import annotations
@@ -37,13 +43,15 @@ import numpy as np
 
 from audiosae.frames.store import clip_index, layer_array, selected_mask
 
+KEEP_BYTES = 256 * 2**20  # selected frames up to this size (as stored) are decoded once per stream
+
 
 class FrameStream:
     """Batches of float32 frames of one layer, for the clips whose split is in `splits`."""
 
     def __init__(self, store: Path | str, layer: int, splits: tuple[str, ...] | list[str], batch_size: int,
                  buffer_frames: int, seed: int, model: str | None = None, prefetch: int = 2,
-                 batch_out: Callable[[int], np.ndarray] | None = None):
+                 batch_out: Callable[[int], np.ndarray] | None = None, keep_bytes: int = KEEP_BYTES):
         self.store = Path(store)
         self.array = layer_array(store, layer, model)
         clips = clip_index(store)
@@ -64,9 +72,19 @@ class FrameStream:
         self.total = total
         self.prefetch = max(int(prefetch), 0)
         self.batch_out = batch_out
+        # decoded chunks by start, when the selected frames fit in keep_bytes (None: decode on every pass)
+        fits = self.n_frames * self.dim * self.array.dtype.itemsize <= int(keep_bytes)
+        self.kept: dict[int, np.ndarray] | None = {} if fits else None
 
     def _selected(self, start: int) -> np.ndarray:
         """The selected frames of the chunk at `start`, as stored (float16): a view when all are selected."""
+        if self.kept is not None:
+            if start not in self.kept:
+                self.kept[start] = self._decode(start)
+            return self.kept[start]
+        return self._decode(start)
+
+    def _decode(self, start: int) -> np.ndarray:
         stop = min(start + self.chunk, self.total)
         raw = np.asarray(self.array[start:stop])
         mask = selected_mask(self.first, self.ends, start, stop)
@@ -75,7 +93,8 @@ class FrameStream:
     def _chunks(self, starts: Iterable[int]) -> Iterator[np.ndarray]:
         """`_selected` of each start in order, read `prefetch` chunks ahead by a thread when prefetch > 0."""
         starts = list(starts)
-        if self.prefetch == 0 or len(starts) < 2:
+        kept = self.kept is not None and all(s in self.kept for s in starts)
+        if self.prefetch == 0 or len(starts) < 2 or kept:
             for start in starts:
                 yield self._selected(start)
             return
