@@ -1,17 +1,21 @@
 """The training loop's shortcuts compute exactly what the plain loop computes, bit for bit.
 
-`fit` gathers batches with `index_select`, updates through `SAEAdam` (fused Adam over
-contiguous aliases of the parameters: the column-major decoder is updated through
-its transpose, without the copies torch's fused kernel makes of a non-contiguous
-tensor), leaves zero loss terms out of the graph, and averages the train MSE once
-per epoch. Each is checked here against the plain way (advanced indexing, Adam over
-the parameters themselves, a running float64 sum on the device): same seed, same
-weights, same history.
+`fit` gathers batches with `index_select`, updates through `SAEAdam` (for a small
+SAE on CPU its own copy of torch's single-tensor Adam, which spares the job torch.optim's
+import of torch._dynamo; otherwise fused Adam over contiguous aliases of the
+parameters: the column-major decoder is updated through its transpose, without the
+copies torch's fused kernel makes of a non-contiguous tensor), leaves zero loss
+terms out of the graph, and averages the train MSE once per epoch. Each is checked
+here against the plain way (advanced indexing, torch's Adam over the parameters
+themselves, a running float64 sum on the device): same seed, same weights, same
+history.
 """
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -42,8 +46,11 @@ def data(n: int, seed: int) -> torch.Tensor:
     return torch.randn(n, 48, generator=torch.Generator().manual_seed(seed)) * 2 + torch.linspace(-1, 3, 48)
 
 
-def plain_adam(sae: SparseAutoencoder, lr: float = 1e-3) -> torch.optim.Optimizer:
-    """The optimizer fit used before SAEAdam: fused Adam over the parameters themselves."""
+def plain_adam(sae: SparseAutoencoder, lr: float = 1e-3, own: bool = True) -> torch.optim.Optimizer:
+    """torch's Adam over the parameters themselves, as SAEAdam computes it: its single-tensor update (`own`, the
+    way of a small SAE on CPU, as every SAE here), or fused (the way of a large one, or on CUDA)."""
+    if own:
+        return torch.optim.Adam(list(sae.parameters()), lr=lr, foreach=False, fused=False)
     return torch.optim.Adam(list(sae.parameters()), lr=lr, fused=True)
 
 
@@ -58,20 +65,21 @@ def assert_same_state(a: SparseAutoencoder, b: SparseAutoencoder) -> None:
 
 def test_the_decoder_is_updated_through_a_contiguous_alias_of_its_memory():
     sae = make_sae(k=12)
-    opt = make_optimizer(sae, 1e-3)
-    assert isinstance(opt, SAEAdam)
+    assert make_optimizer(sae, 1e-3).own  # a small SAE on CPU: the update written here
+    opt = SAEAdam(sae.parameters(), 1e-3, own=False)
     assert not sae.decoder.weight.is_contiguous()  # column-major, as the sparse decoder needs
     for p, alias in zip(sae.parameters(), opt.aliases):
         assert alias.is_contiguous() and alias.data_ptr() == p.data_ptr() and alias.numel() == p.numel()
     assert sum(d is not None for d in opt.dims) == 1  # the decoder weight, and only it
 
 
+@pytest.mark.parametrize("own", [True, False], ids=["own-update", "fused-through-aliases"])
 @pytest.mark.parametrize("name", sorted(OPTIONS))
-def test_adam_through_aliases_equals_adam_over_the_parameters(name):
+def test_sae_adam_equals_torch_adam_over_the_parameters(name, own):
     ours, plain = make_sae(**OPTIONS[name]), make_sae(**OPTIONS[name])
     for sae in (ours, plain):
         sae.set_input_stats(data(96, 0).mean(0), data(96, 0).std(0))
-    opt_ours, opt_plain = make_optimizer(ours, 1e-3), plain_adam(plain)
+    opt_ours, opt_plain = SAEAdam(ours.parameters(), 1e-3, own=own), plain_adam(plain, own=own)
     for step in range(6):
         x = data(32, 10 + step)
         out_ours = train_step(ours, opt_ours, x)
@@ -83,8 +91,22 @@ def test_adam_through_aliases_equals_adam_over_the_parameters(name):
     assert all(p.grad is not None and not p.grad.any() for p in ours.parameters())
 
 
+def test_a_small_sae_trains_without_importing_torch_dynamo():
+    """torch.optim's optimizers import torch._dynamo when constructed (2 to 4 s per job on 2 cores); a small SAE's
+    training job does not pay it."""
+    code = ("import sys, torch\n"
+            "from audiosae.sae.model import SAEConfig, SparseAutoencoder\n"
+            "from audiosae.sae.train import make_optimizer, train_step\n"
+            "sae = SparseAutoencoder(SAEConfig(input_dim=360, n_latents=1440, k=36)); sae.train()\n"
+            "opt = make_optimizer(sae, 1e-3)\n"
+            "train_step(sae, opt, torch.randn(16, 360))\n"
+            "print(opt.own, 'torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
+
+
 def old_fit_one_epoch(sae, train_x, valid_x, batch_size, generator, lr=1e-3):
-    """fit's epoch before the shortcuts: advanced indexing, plain fused Adam, a float64 running sum."""
+    """fit's epoch before the shortcuts: advanced indexing, torch's Adam, a float64 running sum."""
     opt = plain_adam(sae, lr)
     order = torch.randperm(train_x.shape[0], generator=generator)
     sq, numel = None, 0

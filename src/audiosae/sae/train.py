@@ -118,14 +118,26 @@ def _contiguous_alias(t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...] | 
     return (alias, dims) if alias.is_contiguous() else (t, None)
 
 
-class SAEAdam:
-    """Adam over an SAE's parameters, fused (one pass over each tensor per step) where torch has it, each
-    parameter updated through a contiguous alias of its memory.
+OWN_ADAM_BELOW = 2**22  # parameters: smaller SAEs on CPU take `SAEAdam`'s own update (no torch.optim import)
 
-    The fused kernel computes Adam's update in one loop instead of about ten
-    whole-tensor operations; measured on this project's CPU it updates a 768 x
-    2048 SAE about 6x faster, which is most of a batch-16 clip step. Same formula,
-    different float rounding from unfused Adam (float noise); deterministic run to run.
+
+class SAEAdam:
+    """Adam over an SAE's parameters (betas 0.9 / 0.999, eps 1e-8, no weight decay), in one of two ways.
+
+    **Small SAEs on CPU** (fewer than `OWN_ADAM_BELOW` parameters: every SAE of
+    the demo and the tests): the update written here, torch.optim.Adam's
+    single-tensor update operation for operation, so bit for bit the same numbers
+    (tests/test_sae_step.py). Constructing any torch.optim optimizer imports
+    torch._dynamo: 2 to 4 s per job on the 2-core machine, more than such an
+    SAE's whole training (a demo clip SAE trains in about 1 s).
+
+    **Otherwise** (CUDA, or the paper's SAEs: WavLM's 768 x 3072 has 4.7 M
+    parameters) torch's fused Adam, each parameter updated through a contiguous
+    alias of its memory. The fused kernel computes the update in one loop instead
+    of about ten whole-tensor operations; measured on this project's CPU it
+    updates a 768 x 2048 SAE about 6x faster, which is most of a batch-16 clip
+    step. Same formula, different float rounding from unfused Adam (float noise);
+    deterministic run to run. The import is a small share of such a training.
 
     Aliases: the decoder weight is stored column-major (see `SparseAutoencoder`),
     and torch's CPU fused kernel copies a non-contiguous parameter into a
@@ -135,10 +147,24 @@ class SAEAdam:
     contiguous transpose gives the same numbers bit for bit
     (tests/test_sae_step.py), without the copies. `zero_grad` and `step`
     are the optimizer's; `step` points each alias's gradient at its parameter's.
+
+    `own`: force one way (True: the update written here; False: torch's); None chooses as above.
     """
 
-    def __init__(self, params, lr: float):
+    betas = (0.9, 0.999)
+    eps = 1e-8
+
+    def __init__(self, params, lr: float, own: bool | None = None):
         self.params = list(params)
+        if own is None:
+            own = (all(p.device.type == "cpu" for p in self.params)
+                   and sum(p.numel() for p in self.params) < OWN_ADAM_BELOW)
+        self.own = bool(own)
+        self.lr = float(lr)
+        self.fused = False
+        self.state: list[tuple[int, torch.Tensor, torch.Tensor] | None] = [None] * len(self.params)
+        if self.own:
+            return
         self.aliases, self.dims = zip(*(_contiguous_alias(p) for p in self.params)) if self.params else ((), ())
         try:
             self.optimizer = torch.optim.Adam(list(self.aliases), lr=lr, fused=True)
@@ -148,8 +174,10 @@ class SAEAdam:
             self.fused = False
 
     def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.lr = float(lr)
+        if not self.own:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -159,10 +187,36 @@ class SAEAdam:
                 p.grad.detach_().zero_()
 
     def step(self) -> None:
+        if self.own:
+            self._own_step()
+            return
         for p, alias, dims in zip(self.params, self.aliases, self.dims):
             if dims is not None:
                 alias.grad = None if p.grad is None else p.grad.permute(dims)
         self.optimizer.step()
+
+    @torch.no_grad()
+    def _own_step(self) -> None:
+        """torch.optim.Adam's `_single_tensor_adam` (torch 2.11) without the options this project never sets."""
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            grad = p.grad
+            if grad is None:  # as torch: a parameter without a gradient is not stepped
+                continue
+            if self.state[i] is None:
+                self.state[i] = (0, torch.zeros_like(p, memory_format=torch.preserve_format),
+                                 torch.zeros_like(p, memory_format=torch.preserve_format))
+            step, exp_avg, exp_avg_sq = self.state[i]
+            step += 1
+            self.state[i] = (step, exp_avg, exp_avg_sq)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_correction1 = 1 - beta1 ** float(step)
+            bias_correction2 = 1 - beta2 ** float(step)
+            step_size = self.lr / bias_correction1
+            bias_correction2_sqrt = bias_correction2 ** 0.5
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(exp_avg, denom, value=-step_size)
 
 
 def lr_factor(step: int, total_steps: int, warmup: float = 0.0, decay: float = 0.0) -> float:
