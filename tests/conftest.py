@@ -49,13 +49,18 @@ def pytest_configure(config):
         config.option.reportchars = chars + "s"
 
 
+# Session studies that tests of several modules read: every user of one runs on one worker, so it runs once.
+SHARED_STUDIES = ("demo_run", "crepe_run")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the mark into the test's id
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), keep each module on one worker (its
-    module-scoped study runs once) and every user of the session's tiny study (`demo_run`) on one worker (it runs
-    once, not once per worker)."""
+    module-scoped study runs once) and every user of a session study (`SHARED_STUDIES`: the tiny study `demo_run`,
+    the CREPE study `crepe_run`) on one worker (it runs once, not once per worker)."""
     for item in items:
-        group = "demo_run" if "demo_run" in getattr(item, "fixturenames", ()) else item.module.__name__
+        names = getattr(item, "fixturenames", ())
+        group = next((study for study in SHARED_STUDIES if study in names), item.module.__name__)
         item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -114,6 +119,21 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, check: 
         raise AssertionError(f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n"
                              f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-8000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def crepe_run(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """CREPE layer 4 at the clip and the frame level, a second seed, SAEs imported in every foreign layout and the
+    splice stage (tests/test_interop_workflow.py's study, read by tests/test_splice_workflow.py too); returns its
+    working directory (read-only for tests) and the imported SAEs' config entries."""
+    import test_interop_workflow as interop
+
+    root = tmp_path_factory.mktemp("crepe_run")
+    externals = interop.write_externals(root / "ext")
+    externals.append({**externals[-1], "name": "frame_sp", "level": "frame"})  # the sparsify SAE on every frame
+    workdir = root / "run"
+    run_snakemake(workdir, config=interop.study(root, externals))
+    return workdir, externals
 
 
 @pytest.fixture(scope="module")

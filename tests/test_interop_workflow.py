@@ -1,4 +1,5 @@
-"""The tiny study with SAEs trained elsewhere (one per format at the clip level, one at the frame level): each
+"""The tiny study with SAEs trained elsewhere (one per format at the clip level, one at the frame level; the session
+study `crepe_run` of conftest.py, which tests/test_splice_workflow.py reads too): each
 reaches every per-representation table of the report as rep ext-<name> (the clip-level ones the ablation table,
 the frame-level one the frame tables), and every SAE trained here, every level and seed, gets an export/ folder
 that SAELens loads, its card naming the model's weights and the seed stability. A bad external file stops the
@@ -31,8 +32,10 @@ FRAME_TABLES = ("frame_mcc", "frame_acoustics")  # frame-level ones: their test 
 
 
 def study(tmp_path, externals: list[dict]) -> dict:
-    """crepe layer 4 at both levels, SAEs of a second seed (so a stability file), the imported SAEs."""
+    """crepe layer 4 at both levels, SAEs of a second seed (so a stability file), the imported SAEs, splice on."""
     cfg = tiny_config()
+    cfg["splice"] = {"enabled": True}  # every SAE of the node spliced, imported ones too (tests/test_splice_workflow.py)
+    cfg["probe"] = {**cfg.get("probe", {}), "bootstrap": 200}
     cfg["models"] = {"crepe": {**cfg["models"]["crepe"], "layers": [4]}}
     cfg["sae"] = {**cfg["sae"], "sparsities": [0.9], "external": externals, "levels": ["clip", "frame"],
                   "frame": {"batch_size": 256, "epochs": 3}}
@@ -55,11 +58,8 @@ def write_externals(tmp_path) -> list[dict]:
     return out
 
 
-def test_external_saes_reach_every_table_and_exports_load_in_saelens(tmp_path):
-    externals = write_externals(tmp_path / "ext")
-    externals.append({**externals[-1], "name": "frame_sp", "level": "frame"})  # the sparsify SAE on every frame
-    workdir = tmp_path / "run"
-    run_snakemake(workdir, config=study(tmp_path, externals))
+def test_external_saes_reach_every_table_and_exports_load_in_saelens(crepe_run):
+    workdir, externals = crepe_run
     clip = {f"ext-{e['name']}" for e in externals if e.get("level", "clip") == "clip"}
     frame = {"ext-frame_sp"}
     reps = clip | frame
