@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/snakemake --profile profiles/demo
 
 test: install-test
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(BIN)/snakemake --lint --configfile profiles/demo/demo.yaml

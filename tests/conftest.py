@@ -51,6 +51,12 @@ def pytest_configure(config):
 
 # Session studies that tests of several modules read: every user of one runs on one worker, so it runs once.
 SHARED_STUDIES = ("demo_run", "crepe_run")
+# Seconds each long xdist group took in `make test` on the 2-core machine (its study and its tests; 2026-12-06):
+# the order groups are handed out in, longest first. Groups not named here are shorter and keep their order.
+GROUP_SECONDS = {"demo_run": 420, "test_frames_workflow": 270, "crepe_run": 265, "test_slurm": 245,
+                 "test_controls_workflow": 160, "test_second_corpus": 140, "test_user_corpus": 115,
+                 "test_workflow": 110, "test_embeddings_workflow": 85, "test_benchmarks": 50, "test_report_html": 40,
+                 "test_figures_hold_data": 35}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the mark into the test's id
@@ -58,10 +64,15 @@ def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), keep each module on one worker (its
     module-scoped study runs once) and every user of a session study (`SHARED_STUDIES`: the tiny study `demo_run`,
     the CREPE study `crepe_run`) on one worker (it runs once, not once per worker)."""
+    groups = {}
     for item in items:
         names = getattr(item, "fixturenames", ())
         group = next((study for study in SHARED_STUDIES if study in names), item.module.__name__)
         item.add_marker(pytest.mark.xdist_group(group))
+        groups[item.nodeid] = group
+    # Longest groups first (`make test` passes --no-loadscope-reorder, so xdist hands groups out in this order): a
+    # long study that starts last leaves the other worker idle at the end.
+    items.sort(key=lambda item: -GROUP_SECONDS.get(groups[item.nodeid], 0))
 
 
 @pytest.hookimpl(trylast=True)
