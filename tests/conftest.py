@@ -53,9 +53,9 @@ def pytest_configure(config):
 SHARED_STUDIES = ("demo_run", "crepe_run")
 # Seconds each long xdist group took in `make test` on the 2-core machine (its study and its tests; 2026-12-06):
 # the order groups are handed out in, longest first. Groups not named here are shorter and keep their order.
-GROUP_SECONDS = {"demo_run": 420, "test_frames_workflow": 270, "crepe_run": 265, "test_slurm": 245,
-                 "test_controls_workflow": 160, "test_second_corpus": 140, "test_user_corpus": 115,
-                 "test_workflow": 110, "test_embeddings_workflow": 85, "test_benchmarks": 50, "test_report_html": 40,
+GROUP_SECONDS = {"demo_run": 355, "crepe_run": 285, "test_slurm": 210, "test_frames_workflow": 150,
+                 "test_controls_workflow": 150, "test_second_corpus": 95, "test_user_corpus": 70,
+                 "test_workflow": 75, "test_benchmarks": 60, "test_embeddings_workflow": 50, "test_report_html": 35,
                  "test_figures_hold_data": 35}
 
 

@@ -13,7 +13,8 @@ writes:
 - the same corpus with disentangle.cv_folds = 5 stops before any job, in one line;
 - the atlas pages' search hint is a class of this corpus, their players load on play, the landing page has no MCC column; the model card names the table;
   the report says why extraction has no wall time;
-- changing a probe hyperparameter re-plans exactly the rules docs/running.md lists.
+- changing a probe hyperparameter re-plans exactly the rules docs/running.md lists;
+- claim 1 speaks of each of its probe targets, and nothing it writes names VocalSet's words.
 """
 
 from __future__ import annotations
@@ -176,6 +177,21 @@ def test_claims_and_captions_state_the_same_numbers_and_say_what_they_count(run)
     five = next(c for c in claims if c["number"] == 5)
     for text in (five["sentence"], captions["interpretable_share_vs_sparsity"]):
         assert "not counted: imported SAE ext-sparsify_l2" in text, text
+
+
+def test_its_report_speaks_of_its_own_targets_and_never_of_vocalset(run):
+    """A user's table corpus to the report (tests/test_user_corpus.py runs CSV, JSONL and folder corpora to their
+    probes): claim 1 per probe target of this corpus, each with its anchor on the page, and none of VocalSet's words
+    in the report, claims, tables, captions or probes."""
+    from test_user_corpus import check_no_vocalset_words
+
+    workdir, cfg = run
+    targets = [t["label"] for t in cfg["probe"]["targets"]]
+    claims = json.loads((workdir / "results/claims.json").read_text())
+    assert [c["rows"].get("target") for c in claims if c["number"] == 1] == targets
+    page = (workdir / "results/report.html").read_text()
+    assert all(f'id="claim-1-{t}"' in page for t in targets)
+    check_no_vocalset_words(workdir)
 
 
 def test_a_difference_of_zero_is_no_change(run):
