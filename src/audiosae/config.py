@@ -79,8 +79,8 @@ def load_schema(path: Path | str | None = None) -> dict:
     from audiosae.encoders.registry import SOURCES, source_options
 
     text = (SCHEMA_PATH if path is None else Path(path)).read_text(encoding="utf-8")
-    # libyaml's loader where PyYAML has it: the schema is large, and every Snakemake start reads it (0.7 s with the
-    # pure-Python loader on the 2-core machine, a tenth of that with libyaml); the same data either way
+    # libyaml's loader where PyYAML has it: every Snakemake start reads the schema (75 ms with the pure-Python
+    # loader on the 2-core machine, 10 ms with libyaml); the same data either way
     schema = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     model = schema["properties"]["models"]["additionalProperties"]
     model["properties"]["source"]["enum"] = list(SOURCES)
